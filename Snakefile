@@ -1,0 +1,29 @@
+# valuegraph: the causal structure of a language model's values.
+# items + roles -> responses (model side) -> matrix -> graph -> effects -> report.
+# Run: snakemake --cores 2   (see README.md; config keys in config/README.md)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/items.smk"
+include: "workflow/rules/roles.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/matrix.smk"
+include: "workflow/rules/discover.smk"
+include: "workflow/rules/effects.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

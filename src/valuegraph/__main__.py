@@ -1,0 +1,5 @@
+import sys
+
+from valuegraph.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""``valuegraph collect``: one shard of answers (model, split, condition, role group)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import polars as pl
+
+from valuegraph.collect import collect_shard, merge_shards, role_groups
+from valuegraph.config import ModelSpec, parse_condition
+from valuegraph.io import read_json, read_parquet
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("collect", help="answer one shard of items (resumable)")
+    p.add_argument("--model-record", required=True, help="prepare-model output (JSON)")
+    p.add_argument("--items", required=True, help="items parquet of the split")
+    p.add_argument("--roles", required=True, help="roles JSON of the split")
+    p.add_argument("--split", required=True, choices=["train", "test"])
+    p.add_argument("--condition", required=True, help="condition string, e.g. none")
+    p.add_argument("--group", type=int, required=True, help="role group index")
+    p.add_argument("--roles-per-shard", type=int, required=True)
+    p.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument("--no-prefix-cache", action="store_true")
+    p.add_argument("--train-sample-rate", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=run)
+
+    m = sub.add_parser("merge-responses", help="concatenate collect shards")
+    m.add_argument("shards", nargs="+")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=lambda a: merge_shards(a.shards, a.out))
+
+
+def run(args: argparse.Namespace) -> None:
+    record = read_json(args.model_record)
+    spec = ModelSpec.from_dict(record["spec"])
+    roles = role_groups(read_json(args.roles), args.roles_per_shard)
+    if args.group >= len(roles):
+        raise SystemExit(f"group {args.group} out of range ({len(roles)} groups)")
+    condition = parse_condition(args.condition)
+    items: pl.DataFrame = read_parquet(args.items)
+    if spec.source == "simulated":  # planted-structure respondent: no torch, no model
+        from valuegraph.simulated import SimulatedRespondent
+
+        values = list(dict.fromkeys(items["value"].to_list()))
+        respondent = SimulatedRespondent.from_spec(spec.simulated, values, args.seed)
+    else:
+        respondent = _llm_respondent(spec, record, args)
+    collect_shard(
+        respondent,
+        spec.name,
+        args.split,
+        condition,
+        roles[args.group],
+        items,
+        args.out,
+        args.train_sample_rate,
+        args.seed,
+    )
+
+
+def _llm_respondent(spec: ModelSpec, record: dict, args: argparse.Namespace):
+    from valuegraph.model.engine import EngineSettings
+    from valuegraph.model.loading import resolve_device
+    from valuegraph.model.respondent import LLMRespondent
+
+    settings = EngineSettings(
+        template=spec.template,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        prefix_cache=not args.no_prefix_cache,
+    )
+    return LLMRespondent(spec, settings, record.get("materialised"), resolve_device(args.device))

@@ -1,0 +1,56 @@
+"""``valuegraph compare-graphs``: learned graphs against reference graphs and each other."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from valuegraph import graphs
+from valuegraph.errors import ConfigError, DataError
+from valuegraph.io import write_csv
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare-graphs",
+        help="SHD, skeleton P/R/F1, orientation and Jaccard of graphs vs references and each other",
+    )
+    p.add_argument("graphs", nargs="+", metavar="GRAPH.json", help="learned graphs")
+    p.add_argument("--names", nargs="+", help="one name per graph (default: file stems)")
+    p.add_argument(
+        "--references", nargs="*", default=[], metavar="TSV", help="reference edge lists"
+    )
+    p.add_argument("--stable", action="store_true", help="use the bootstrap stable_edges")
+    p.add_argument("--out", required=True, metavar="TABLE.csv", help="tidy output table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    names = args.names or [Path(g).stem for g in args.graphs]
+    if len(names) != len(args.graphs):
+        raise ConfigError(f"--names gives {len(names)} names for {len(args.graphs)} graphs")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"graph names must be unique, got {names}; pass --names")
+    learned = {}
+    for name, path in zip(names, args.graphs, strict=True):
+        graph = graphs.load_graph(path)
+        if args.stable:
+            if "stable_edges" not in graph:
+                raise DataError(f"{path}: no stable_edges (rerun discover with --bootstrap B)")
+            graph = {**graph, "edges": graph["stable_edges"]}
+        learned[name] = graph
+    nodes: list[str] = []
+    for graph in learned.values():
+        nodes += [n for n in graph["nodes"] if n not in nodes]
+    refs = {}
+    for path in args.references:
+        stem = Path(path).stem
+        if stem in refs or stem in learned:
+            raise ConfigError(f"reference name {stem!r} is used twice; rename the file")
+        refs[stem] = graphs.read_reference_graph(path, nodes)
+    table = graphs.compare_graphs(learned, refs)
+    write_csv(table, args.out)
+    log.info("wrote %s: %d comparisons", args.out, table.height)

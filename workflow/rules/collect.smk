@@ -1,0 +1,57 @@
+rule prepare_model:
+    output:
+        f"{R}/models/{{model}}/model.json",
+    params:
+        model=model_identity,
+        checkpoint=lambda wildcards: f"{R}/models/{wildcards.model}/checkpoint",
+    log:
+        f"{R}/logs/{{model}}/prepare_model.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+    shell:
+        "{VG} prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
+        " --out {output} > {log} 2>&1"
+
+
+rule collect:
+    input:
+        model=f"{R}/models/{{model}}/model.json",
+        item_table=f"{R}/items/{{split}}.parquet",
+        roles=f"{R}/roles/{{split}}.json",
+    output:
+        f"{R}/{{model}}/responses/{{split}}/{{condition}}/group{{group}}.parquet",
+    params:
+        model=model_identity,
+        condition=condition_spec,
+        args=collect_args,
+    log:
+        f"{R}/logs/{{model}}/collect/{{split}}_{{condition}}_{{group}}.log",
+    benchmark:
+        f"{R}/benchmarks/{{model}}/collect/{{split}}_{{condition}}_{{group}}.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "{VG} collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
+        " --split {wildcards.split} --condition {params.condition:q} --group {wildcards.group}"
+        " {params.args} --out {output} > {log} 2>&1"
+
+
+rule merge_responses:
+    input:
+        shards,
+    output:
+        f"{R}/{{model}}/responses/{{split}}.parquet",
+    log:
+        f"{R}/logs/{{model}}/merge_responses_{{split}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    shell:
+        "{VG} merge-responses {input} --out {output} > {log} 2>&1"

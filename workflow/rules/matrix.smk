@@ -1,0 +1,16 @@
+rule matrix:
+    input:
+        responses=f"{R}/{{model}}/responses/{{split}}.parquet",
+        values=f"{R}/items/values.json",
+    output:
+        f"{R}/{{model}}/matrix/{{split}}.parquet",
+    params:
+        score=config["matrix"]["score"],
+    log:
+        f"{R}/logs/{{model}}/matrix_{{split}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    shell:
+        "{VG} matrix {input.responses} --values {input.values} --score {params.score}"
+        " --out {output} > {log} 2>&1"
