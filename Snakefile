@@ -19,8 +19,12 @@ include: "workflow/rules/roles.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/matrix.smk"
 include: "workflow/rules/discover.smk"
+include: "workflow/rules/compare.smk"
 include: "workflow/rules/effects.smk"
+include: "workflow/rules/sae.smk"
+include: "workflow/rules/steering.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/aggregate.smk"
 
 
 rule all:

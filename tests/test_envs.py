@@ -30,4 +30,30 @@ def test_every_rule_env_exists_and_matches_pyproject():
                 continue
             name, version = match[1].lower(), match[2]
             if name in pins:
-                assert pins[name] == version, f"{path.name}: {name}=={version}, pyproject {pins[name]}"
+                assert pins[name] == version, (
+                    f"{path.name}: {name}=={version}, pyproject {pins[name]}"
+                )
+
+
+def test_every_rule_names_an_env_and_every_env_line_is_pinned():
+    rule_files = list((REPO / "workflow" / "rules").glob("*.smk"))
+    for rule_file in rule_files:
+        for block in re.split(r"^(?=rule \w+:)", rule_file.read_text(), flags=re.M)[1:]:
+            name = re.match(r"rule (\w+):", block)[1]
+            assert re.search(r'conda:\s*\n\s*"\.\./\.\./envs/\w+\.yaml"', block), (
+                f"{rule_file.name}: rule {name} has no conda: env file"
+            )
+    for path in (REPO / "envs").glob("*.yaml"):
+        env = yaml.safe_load(path.read_text())
+        for dep in env["dependencies"]:
+            if isinstance(dep, dict):
+                for line in dep["pip"]:
+                    if line.startswith("--") and "==" not in line:
+                        continue  # an index option
+                    assert re.fullmatch(r"(?:--no-deps )?[\w.-]+==[\w.+-]+", line), (
+                        f"{path.name}: pip line {line!r} is not pinned with =="
+                    )
+            else:
+                assert dep == "pip" or re.fullmatch(r"[\w.-]+=[\w.]+", dep), (
+                    f"{path.name}: conda dependency {dep!r} is not pinned"
+                )

@@ -13,6 +13,7 @@ The tests skip, saying why, only where they cannot be root or cannot install pac
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pytest
+import yaml
+from conftest import make_workdir
+from polars.testing import assert_frame_equal
 
 pytestmark = pytest.mark.slurm
 
@@ -209,7 +214,9 @@ class SlurmRun:
         missing = {j: r for j, r in self.remote_jobs.items() if j not in self.submitted}
         assert not missing, f"jobs not submitted via sbatch: {missing}\n" + self.explain()
         states = {
-            self.remote_jobs[j]: self.slurm_jobs.get(s, ("not in squeue", ""))[0]
+            f"{self.remote_jobs[j]} (job {j}, SLURM {s})": self.slurm_jobs.get(
+                s, ("not in squeue", "")
+            )[0]
             for j, s in self.submitted.items()
         }
         assert set(states.values()) == {"COMPLETED"}, f"SLURM job states: {states}"
@@ -384,3 +391,68 @@ def test_toy_workflow_runs_every_job_through_sbatch(slurm_cluster: SlurmCluster,
     # The plugin names the rule in each job's --comment.
     for rule, slurm_id in by_rule.items():
         assert rule in run.slurm_jobs[slurm_id][1], (rule, run.slurm_jobs)
+
+
+# -------------------------------------------------------------------------------------------
+# The real workflow on the tiny model, through SLURM, against the local run
+
+# Outputs compared by content; figures (PNG) are left out, logs and benchmarks differ by nature.
+COMPARED_SUFFIXES = {".parquet", ".json", ".csv", ".tsv"}
+NOT_RESULTS = {"logs", "benchmarks"}
+
+
+def _result_files(workdir: Path) -> dict[str, Path]:
+    root = workdir / "results"
+    return {
+        str(p.relative_to(root)): p
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and p.suffix in COMPARED_SUFFIXES
+        and p.relative_to(root).parts[0] not in NOT_RESULTS
+        and ".partial" not in str(p)
+    }
+
+
+def _assert_same_content(rel: str, slurm: Path, local: Path) -> None:
+    if slurm.suffix == ".parquet":
+        assert_frame_equal(pl.read_parquet(slurm), pl.read_parquet(local), check_exact=True)
+    elif slurm.suffix == ".json":
+        assert json.loads(slurm.read_text()) == json.loads(local.read_text()), rel
+    else:
+        sep = "\t" if slurm.suffix == ".tsv" else ","
+        a, b = (pl.read_csv(f, separator=sep, infer_schema_length=None) for f in (slurm, local))
+        assert_frame_equal(a, b, check_exact=True)
+
+
+@pytest.mark.slow
+def test_tiny_workflow_via_slurm_equals_the_local_run(
+    slurm_cluster: SlurmCluster, tiny_workflow: Path, tmp_path: Path
+):
+    config = yaml.safe_load((tiny_workflow / "config.yaml").read_text())
+    workdir = make_workdir(tmp_path / "slurm", config)
+    run = run_workflow_via_slurm(workdir, REPO / "Snakefile", workdir / "config.yaml")
+    _timing(f"tiny workflow via SLURM ({len(run.submitted)} sbatch jobs)", run.seconds)
+
+    run.assert_all_jobs_via_sbatch()
+    rules = set(run.remote_jobs.values())
+    assert {"prepare_model", "collect", "matrix", "discover", "effects", "compare_models"} <= rules
+    assert set(run.jobs[j] for j in run.local_jobs) <= {"all"}, run.explain()
+    # Each job's SLURM log (job id in its name) exists and is the log of that rule's job.
+    logs = {int(p.stem): p for p in (workdir / ".snakemake" / "slurm_logs").rglob("*.log")}
+    for job, slurm_id in run.submitted.items():
+        assert slurm_id in logs, f"no SLURM log for job {job} ({run.jobs[job]}): {sorted(logs)}"
+        assert f"rule_{run.jobs[job]}" in logs[slurm_id].parts, logs[slurm_id]
+    # SLURM really ran the model job on its (fake) GPU: the collect jobs asked for --gpus=1.
+    collect_ids = [s for j, s in run.submitted.items() if run.jobs[j] == "collect"]
+    for slurm_id in collect_ids:
+        assert "collect" in run.slurm_jobs[slurm_id][1], run.slurm_jobs[slurm_id]
+        show = subprocess.run(
+            ["scontrol", "show", "job", str(slurm_id)], capture_output=True, text=True, timeout=30
+        ).stdout
+        assert "gres/gpu=1" in show or "gres/gpu:1" in show or "gpu:1" in show, show
+
+    slurm_files, local_files = _result_files(workdir), _result_files(tiny_workflow)
+    assert sorted(slurm_files) == sorted(local_files)
+    assert any(rel.endswith("responses/train.parquet") for rel in slurm_files)
+    for rel, path in slurm_files.items():
+        _assert_same_content(rel, path, local_files[rel])

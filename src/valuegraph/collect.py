@@ -12,8 +12,11 @@ raw_text (generate mode), mode.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +26,7 @@ from tqdm import tqdm
 
 from valuegraph import items as items_mod
 from valuegraph.config import Condition
-from valuegraph.io import read_parquet, write_parquet
+from valuegraph.io import read_json, read_parquet, short_hash, write_json, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     "raw_text": pl.String,
     "mode": pl.String,
 }
+
+LOG_EVERY_S = 10.0  # progress lines in a (non-terminal) log
 
 BatchCallback = Callable[[int, list[int], list[dict[str, Any]]], None]
 
@@ -68,7 +73,9 @@ def role_groups(roles: list[dict[str, Any]], per_shard: int) -> list[list[dict[s
     return [roles[i : i + per_shard] for i in range(0, len(roles), per_shard)]
 
 
-def items_for(role: dict[str, Any], items: pl.DataFrame, split: str, rate: float, seed: int) -> pl.DataFrame:
+def items_for(
+    role: dict[str, Any], items: pl.DataFrame, split: str, rate: float, seed: int
+) -> pl.DataFrame:
     """The items a role answers: all test items, or its seeded train sample."""
     if split == "train":
         return items_mod.sample_for_role(items, role["role_id"], rate, seed)
@@ -76,7 +83,11 @@ def items_for(role: dict[str, Any], items: pl.DataFrame, split: str, rate: float
 
 
 def _rows(
-    meta: dict[str, str], role_id: str, items: pl.DataFrame, idx: list[int], records: list[dict[str, Any]]
+    meta: dict[str, str],
+    role_id: str,
+    items: pl.DataFrame,
+    idx: list[int],
+    records: list[dict[str, Any]],
 ) -> pl.DataFrame:
     sub = items[idx]
     frame = pl.DataFrame(
@@ -92,15 +103,59 @@ def _rows(
             "logp_no": [r["logp_no"] for r in records],
             "raw_text": [r["raw_text"] for r in records],
         },
-        schema_overrides={"p_yes": pl.Float64, "logp_yes": pl.Float64, "logp_no": pl.Float64, "raw_text": pl.String},
+        schema_overrides={
+            "p_yes": pl.Float64,
+            "logp_yes": pl.Float64,
+            "logp_no": pl.Float64,
+            "raw_text": pl.String,
+        },
     )
-    sign = pl.when(pl.col("answer") == "yes").then(1.0).when(pl.col("answer") == "no").then(-1.0).otherwise(0.0)
+    sign = (
+        pl.when(pl.col("answer") == "yes")
+        .then(1.0)
+        .when(pl.col("answer") == "no")
+        .then(-1.0)
+        .otherwise(0.0)
+    )
     frame = frame.with_columns(
         *[pl.lit(v).alias(k) for k, v in meta.items()],
         (pl.col("agreement").cast(pl.Float64) * sign).alias("score"),
         (pl.col("agreement").cast(pl.Float64) * (2 * pl.col("p_yes") - 1)).alias("soft_score"),
     )
     return frame.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()])
+
+
+def _shard_identity(
+    meta: dict[str, str],
+    plan: list[tuple[dict[str, Any], pl.DataFrame]],
+    identity: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What the checkpoints of a shard depend on: if any of it changes, they are stale."""
+    roles_items = [[role["role_id"], *frame["item_id"].to_list()] for role, frame in plan]
+    return {
+        **meta,
+        "engine": identity or {},
+        "roles_items": short_hash(json.dumps(roles_items)),
+    }
+
+
+def _open_partial(partial: Path, fingerprint: dict[str, Any]) -> None:
+    """Create the checkpoint folder, or set aside one whose checkpoints came from other inputs."""
+    manifest = partial / "manifest.json"
+    if partial.exists():
+        previous = read_json(manifest) if manifest.exists() else None
+        if previous == fingerprint:
+            return
+        stale = partial.with_name(partial.name + ".stale")
+        shutil.rmtree(stale, ignore_errors=True)
+        partial.rename(stale)
+        log.warning(
+            "%s holds checkpoints of a different configuration; moved to %s, starting afresh",
+            partial,
+            stale,
+        )
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json(fingerprint, manifest)
 
 
 def collect_shard(
@@ -113,42 +168,78 @@ def collect_shard(
     out: str | Path,
     train_sample_rate: float = 1.0,
     seed: int = 0,
+    identity: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """Collect one shard with per-batch checkpoints; resumes from ``<out>.partial/``."""
+    """Collect one shard with per-batch checkpoints; resumes from ``<out>.partial/``.
+
+    :param identity: what else the answers depend on (model record, engine settings); the
+        checkpoints are reused only when it, the roles and their items are unchanged.
+    """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
     meta = {"model": model, "split": split, "condition": condition.id, "mode": respondent.mode}
     plan = [(role, items_for(role, items, split, train_sample_rate, seed)) for role in roles]
+    _open_partial(partial, _shard_identity(meta, plan, identity))
     done: dict[str, set[int]] = {}
     for path in sorted(partial.glob("*.parquet")):
         role_id, batch = path.stem.rsplit("__b", 1)
         done.setdefault(role_id, set()).add(int(batch))
     resumed = sum(len(v) for v in done.values())
-    if resumed:
-        log.info("resuming %s: %d finished batches found in %s", out, resumed, partial)
     total = sum(r.height for _, r in plan)
     already = sum(read_parquet(p).height for p in partial.glob("*.parquet")) if resumed else 0
-    with tqdm(total=total, initial=already, desc=f"{model}/{split}/{condition.id}", unit="item") as bar:
+    if resumed:
+        log.info(
+            "resuming %s: %d finished batches (%d of %d items) found in %s",
+            out,
+            resumed,
+            already,
+            total,
+            partial,
+        )
+    interactive = sys.stderr.isatty()
+    last = [time.monotonic()]
+    with tqdm(
+        total=total,
+        initial=already,
+        desc=f"{model}/{split}/{condition.id}",
+        unit="item",
+        file=sys.stderr,
+        mininterval=0.5 if interactive else float("inf"),
+        dynamic_ncols=interactive,
+        ascii=not interactive,
+    ) as bar:
         for role, role_items in plan:
             role_id = role["role_id"]
 
-            def checkpoint(b: int, idx: list[int], records: list[dict[str, Any]], role_id=role_id, role_items=role_items) -> None:
-                write_parquet(_rows(meta, role_id, role_items, idx, records), partial / f"{role_id}__b{b:05d}.parquet")
+            def checkpoint(
+                b: int,
+                idx: list[int],
+                records: list[dict[str, Any]],
+                role_id: str = role_id,
+                role_items: pl.DataFrame = role_items,
+            ) -> None:
+                name = f"{role_id}__b{b:05d}.parquet"
+                write_parquet(_rows(meta, role_id, role_items, idx, records), partial / name)
+                log.debug("checkpoint %s: %d items", name, len(idx))
                 bar.update(len(idx))
+                if not interactive and time.monotonic() - last[0] >= LOG_EVERY_S:
+                    bar.refresh()  # a log file gets a line every LOG_EVERY_S, not \r updates
+                    sys.stderr.write("\n")
+                    last[0] = time.monotonic()
 
             respondent.answer(role, role_items, condition, done.get(role_id, set()), checkpoint)
     frames = [read_parquet(p) for p in sorted(partial.glob("*.parquet"))]
     role_order = {r["role_id"]: i for i, r in enumerate(roles)}
     result = (
         pl.concat(frames)
-        .with_columns(pl.col("role_id").replace_strict(role_order, return_dtype=pl.Int32).alias("_r"))
+        .with_columns(
+            pl.col("role_id").replace_strict(role_order, return_dtype=pl.Int32).alias("_r")
+        )
         .sort("_r", "item_id")
         .drop("_r")
     )
-    expected = sum(r.height for _, r in plan)
-    if result.height != expected or result.select("role_id", "item_id").is_duplicated().any():
-        raise RuntimeError(f"{out}: {result.height} rows after merge, expected {expected} unique")
+    if result.height != total or result.select("role_id", "item_id").is_duplicated().any():
+        raise RuntimeError(f"{out}: {result.height} rows after merge, expected {total} unique")
     write_parquet(result, out)
     shutil.rmtree(partial)
     counts = dict(result.group_by("answer").len().iter_rows())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,12 @@ import yaml
 from valuegraph.errors import ConfigError
 
 SCHEMA_RESOURCE = "data/config.schema.yaml"
-CONDITION_SYNTAX = "none"
+DEFINITIONS_RESOURCE = "data/value_definitions.tsv"
+CONDITION_SYNTAX = (
+    "none | sae:<feature index> | sae:candidates (expands to sae:c01..sae:cK) | sae:c<rank> | "
+    "value_prompt:<value>:<+|->"
+)
+SAE_CANDIDATES = "sae:candidates"
 
 
 @cache
@@ -81,8 +87,7 @@ def validate(raw: dict[str, Any] | None, source: str = "config") -> dict[str, An
             raise ConfigError(
                 f"{source}: model '{model['name']}' (simulated) needs a 'simulated' block with 'graph'"
             )
-    for condition in config["conditions"]:
-        parse_condition(condition, source)
+    _check_conditions(config, source)
     return config
 
 
@@ -106,8 +111,18 @@ class Condition:
     """A steering condition parsed from its config string."""
 
     spec: str
-    kind: str  # none | ...
+    kind: str  # none | sae | sae_candidate | value_prompt | (simulated) shift
     args: tuple[str, ...] = ()
+
+    @property
+    def feature(self) -> int:
+        """The SAE feature index (kind sae)."""
+        return int(self.args[0])
+
+    @property
+    def rank(self) -> int:
+        """The 1-based candidate rank (kind sae_candidate)."""
+        return int(self.args[0])
 
     @property
     def id(self) -> str:
@@ -120,13 +135,122 @@ def condition_id(spec: str) -> str:
     return slug.lower()
 
 
-def parse_condition(spec: str, source: str = "config") -> Condition:
-    """Parse a condition string; unknown syntax names the allowed forms."""
+def parse_condition(
+    spec: str, source: str = "config", values: Sequence[str] | None = None
+) -> Condition:
+    """Parse a condition string; unknown syntax names the allowed forms.
+
+    :param values: the known value names; a ``value_prompt`` naming another value is an error.
+    """
     if spec == "none":
         return Condition(spec=spec, kind="none")
+    parts = spec.split(":")
+    if parts[0] == "sae" and len(parts) == 2:
+        if re.fullmatch(r"\d+", parts[1]):
+            return Condition(spec=spec, kind="sae", args=(str(int(parts[1])),))
+        match = re.fullmatch(r"c(\d+)", parts[1])
+        if match and int(match.group(1)) >= 1:
+            return Condition(spec=spec, kind="sae_candidate", args=(str(int(match.group(1))),))
+    if parts[0] == "value_prompt" and len(parts) == 3 and parts[2] in ("+", "-"):
+        if values is not None and parts[1] not in values:
+            raise ConfigError(
+                f"{source}: condition {spec!r} names unknown value {parts[1]!r}; "
+                f"known values: {', '.join(sorted(values))}"
+            )
+        return Condition(spec=spec, kind="value_prompt", args=(parts[1], parts[2]))
     raise ConfigError(
-        f"{source}: unknown steering condition {spec!r} under 'conditions'; allowed forms: {CONDITION_SYNTAX}"
+        f"{source}: unknown steering condition {spec!r} under 'conditions'; "
+        f"allowed forms: {CONDITION_SYNTAX}"
     )
+
+
+def candidate_spec(rank: int) -> str:
+    """The condition string of the ``rank``-th (1-based) SAE candidate: ``sae:c01``."""
+    return f"sae:c{rank:02d}"
+
+
+def expand_conditions(config: dict[str, Any]) -> list[str]:
+    """The config's condition strings with ``sae:candidates`` expanded to ``sae:c01..sae:cK``
+    (K = steering.n_candidates), so the workflow's DAG is static while feature ids are resolved
+    from the candidates file at run time."""
+    out: list[str] = []
+    for spec in config["conditions"]:
+        if spec == SAE_CANDIDATES:
+            k = config.get("steering", {}).get("n_candidates", 24)
+            out += [candidate_spec(r) for r in range(1, k + 1)]
+        else:
+            out.append(spec)
+    return list(dict.fromkeys(out))
+
+
+def definitions_path(config: dict[str, Any]) -> Path:
+    """The value-definitions TSV of value_prompt conditions (default: the packaged one)."""
+    path = config.get("steering", {}).get("definitions")
+    if path:
+        return Path(path)
+    return Path(str(resources.files("valuegraph").joinpath(DEFINITIONS_RESOURCE)))
+
+
+def read_definitions(path: str | Path) -> dict[str, str]:
+    """{value: definition} from a TSV with header ``value<TAB>definition`` (``#`` = comment)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: value definitions file not found (steering.definitions)")
+    rows = [
+        line
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not rows or rows[0].split("\t")[:2] != ["value", "definition"]:
+        raise ConfigError(f"{path}: the first non-comment line must be 'value<TAB>definition'")
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(rows[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+            raise ConfigError(f"{path}: row {lineno} needs 'value<TAB>definition', got {line!r}")
+        out[fields[0].strip()] = fields[1].strip()
+    return out
+
+
+def sae_conditions(config: dict[str, Any]) -> list[str]:
+    """The expanded condition strings that steer with an SAE."""
+    kinds = ("sae", "sae_candidate")
+    return [c for c in expand_conditions(config) if parse_condition(c).kind in kinds]
+
+
+def _check_conditions(config: dict[str, Any], source: str) -> None:
+    """Parse every condition; value_prompt values must have a definition (and be among
+    items.values when that is set); sae conditions need models[].sae on every LLM model."""
+    explicit = config["items"].get("values")
+    parsed = [parse_condition(c, source, explicit) for c in expand_conditions(config)]
+    prompted = sorted({c.args[0] for c in parsed if c.kind == "value_prompt"})
+    if prompted:
+        path = definitions_path(config)
+        known = read_definitions(path)
+        missing = [v for v in prompted if v not in known]
+        if missing:
+            raise ConfigError(
+                f"{source}: value_prompt value(s) {missing} have no definition in {path}; "
+                "add a 'value<TAB>definition' row or set steering.definitions"
+            )
+    if any(c.kind in ("sae", "sae_candidate") for c in parsed):
+        for model in config["models"]:
+            if model["source"] != "simulated" and not model.get("sae"):
+                raise ConfigError(
+                    f"{source}: conditions use an SAE but model '{model['name']}' has no 'sae' "
+                    "block; add models[].sae (source release, local or train)"
+                )
+    for model in config["models"]:
+        sae = model.get("sae")
+        if not sae:
+            continue
+        need = {"release": ("release", "id"), "local": ("path",), "train": ("hook",)}
+        for key in need[sae["source"]]:
+            if not sae.get(key):
+                raise ConfigError(
+                    f"{source}: model '{model['name']}': sae.source {sae['source']} needs "
+                    f"'sae.{key}'"
+                )
 
 
 # ---------------------------------------------------------------- typed records

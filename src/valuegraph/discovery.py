@@ -13,6 +13,8 @@ comes first in column order.
 Data handling (recorded in GRAPH.json ``handling``):
 
 * missing or non-finite values, fewer rows than variables + 3 → :class:`DataError`;
+* with ``drop_missing`` (the workflow's discover rule), rows with a missing value are dropped
+  instead and the count is recorded;
 * a perfectly collinear column (an exact linear combination of earlier columns) → ``DataError``
   naming it and the columns it depends on;
 * a constant column is kept as an isolated node, left out of the search, and logged;
@@ -490,6 +492,7 @@ def discover(
     score_func: str | None = None,
     reference_level: str = "none",
     exclude: Sequence[str] = (),
+    drop_missing: bool = False,
 ) -> dict[str, Any]:
     """Learn a graph from a wide matrix; return the GRAPH.json dict.
 
@@ -499,6 +502,8 @@ def discover(
     :param interventions: ``pool`` (the paper) or ``jci`` (condition indicators as context nodes).
     :param bootstrap: number of row resamples (0 = none); seeded by ``seed``, run on ``n_jobs``.
     :param threshold: an edge is stable when its bootstrap frequency is ≥ this.
+    :param drop_missing: drop rows with a missing or non-finite node value (e.g. a role whose
+        answers to one value were all unparsed) instead of raising; the count is in ``handling``.
     :return: ``{"nodes", "edges", "params", "handling"}`` plus ``context_nodes`` and, when
         bootstrapped, ``edge_frequencies`` and ``stable_edges``.
     """
@@ -515,7 +520,21 @@ def discover(
             "column per value"
         )
     data = frame.select(names).cast(pl.Float64).to_numpy()
+    dropped_note = None
+    if drop_missing:
+        finite = np.all(np.isfinite(data), axis=1)
+        if not finite.all():
+            bad_cols = [n for j, n in enumerate(names) if not np.all(np.isfinite(data[:, j]))]
+            dropped_note = (
+                f"dropped {int((~finite).sum())} of {len(finite)} rows with missing or non-finite "
+                f"values (in {_describe(bad_cols)}); discovery used the remaining rows"
+            )
+            log.warning("%s", dropped_note)
+            frame = frame.filter(pl.Series(finite))
+            data = data[finite]
     keep, handling = check_matrix(data, names)
+    if dropped_note:
+        handling.insert(0, dropped_note)
     if bookkeeping:
         handling.insert(0, f"bookkeeping columns {_describe(bookkeeping)} are not nodes")
     search_names = [names[j] for j in keep]

@@ -23,10 +23,13 @@ Columns of the role and steering tables:
 ``ci_low``, ``ci_high`` (OLS CI, default 95 %), ``p_value`` (estimate's t-test), ``n`` (rows in
 the regression), ``n_treated``, ``n_control``, ``adjustment`` (common causes: ``role``,
 ``condition`` or empty), then for each refuter R: ``refute_R_effect`` (mean re-estimated effect
-over the simulations) and ``refute_R_p`` (DoWhy's p-value that the estimate comes from the
+over the simulations) and ``refute_R_p`` (DoWhy's p-value of the original estimate under the
 simulated distribution). Refuters: ``placebo`` (permuted treatment; the new effect should be
-near 0), ``random_common_cause`` (an added N(0, 1) confounder; should leave the estimate
-unchanged), ``data_subset`` (80 % row subsets; should leave it unchanged).
+near 0 and, for a real effect, p small), ``random_common_cause`` (an added N(0, 1) confounder)
+and ``data_subset`` (80 % row subsets): these two should leave the estimate unchanged (p large).
+Refuters run ``refute_simulations`` times each (default 20; DoWhy's default is 100): one
+regression per simulation, so cost grows as conditions x values x refuters x simulations.
+Contrasts with fewer than two paired roles get NaN CI and refutations.
 
 Columns of the graph table:
 
@@ -157,20 +160,43 @@ def check_matrix(matrix: pl.DataFrame, values: Sequence[str] | None = None) -> l
 # --------------------------------------------------------------------------- DoWhy boundary
 
 
+class _Collect(logging.Handler):
+    """Collects log messages (deduplicated) instead of printing them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.add(f"{record.name}: {record.getMessage()}")
+
+
 @contextlib.contextmanager
 def quiet_dowhy() -> Iterator[None]:
-    """Route DoWhy's INFO logging and Python warnings to this module's DEBUG log."""
+    """Send DoWhy's log warnings and Python warnings to this module's DEBUG log, not the console.
+
+    Also limits BLAS to one thread: on a small shared machine, OpenBLAS threads oversubscribe
+    the cores and make the many small regressions of the refuters ~30 times slower.
+    """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency, as DoWhy needs
+
     dlog = logging.getLogger("dowhy")
-    old = dlog.level
+    saved = (dlog.level, dlog.propagate)
+    collect = _Collect()
+    dlog.addHandler(collect)
     dlog.setLevel(logging.WARNING)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    dlog.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+            warnings.simplefilter("always")
             yield
-        finally:
-            dlog.setLevel(old)
-    for message in sorted({f"{w.category.__name__}: {w.message}" for w in caught}):
-        log.debug("suppressed warning: %s", message)
+    finally:
+        dlog.removeHandler(collect)
+        dlog.setLevel(saved[0])
+        dlog.propagate = saved[1]
+    found = collect.messages | {f"{w.category.__name__}: {w.message}" for w in caught}
+    for message in sorted(found):
+        log.debug("suppressed: %s", message)
 
 
 def _rng(seed: int, *key: str) -> np.random.RandomState:
@@ -488,7 +514,7 @@ def enumerate_dags(
         if truncated:
             return
         budget[0] -= 1
-        if budget[0] < 0 or len(dags) >= max_dags:
+        if budget[0] < 0 or len(dags) > max_dags:  # one extra DAG proves truncation
             truncated = True
             return
         if i == len(pending):
@@ -507,7 +533,8 @@ def enumerate_dags(
     if not nx.is_directed_acyclic_graph(g):
         raise DataError("graph's directed edges form a cycle")
     extend(0)
-    return dags, truncated
+    truncated = truncated or len(dags) > max_dags
+    return dags[:max_dags], truncated
 
 
 def graph_effects(

@@ -113,3 +113,22 @@ def build_prompt(
         head, tail = rendered.split(sentinel)
         return Prompt(head, f"Question: {question}" + tail + cue(mode))
     raise ValueError(f"unknown template {template!r}; use chat, plain or llama_paper")
+
+
+def value_prompt_line(mini_trait: str, value: str, definition: str, sign: str) -> str:
+    """The paper's explicit value-prompt persona line (the doubled "the" is original).
+
+    :param sign: ``+`` (inclined) or ``-`` (disinclined).
+    """
+    if sign not in ("+", "-"):
+        raise ValueError(f"value prompt sign must be '+' or '-', got {sign!r}")
+    word = "inclined" if sign == "+" else "disinclined"
+    if mini_trait:
+        return (
+            f"(FYI, here is your trait. {mini_trait}. You are {word} to the the value of "
+            f'{value}, which means "{definition}")\n\n'
+        )
+    return (
+        f"(You are {word} to the the value of {value}, which has the following meanings: "
+        f'"{definition}")\n\n'
+    )

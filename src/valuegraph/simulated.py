@@ -17,6 +17,7 @@ The records go through the same collect → matrix path as an LLM's answers (``m
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -94,18 +95,28 @@ def read_sem(path: str | Path) -> SEM:
         for n, line in enumerate(path.read_text().splitlines(), start=1)
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    if not lines or [f.strip() for f in lines[0][1].split("\t")][:3] != ["source", "target", "weight"]:
-        raise DataError(f"{path}: the first non-comment line must be 'source<TAB>target<TAB>weight'")
+    if not lines or [f.strip() for f in lines[0][1].split("\t")][:3] != [
+        "source",
+        "target",
+        "weight",
+    ]:
+        raise DataError(
+            f"{path}: the first non-comment line must be 'source<TAB>target<TAB>weight'"
+        )
     graph = nx.DiGraph()
     for lineno, line in lines[1:]:
         fields = [f.strip() for f in line.split("\t")]
         if len(fields) < 3 or not fields[0] or not fields[1]:
-            raise DataError(f"{path}: line {lineno} needs 'source<TAB>target<TAB>weight', got {line!r}")
+            raise DataError(
+                f"{path}: line {lineno} needs 'source<TAB>target<TAB>weight', got {line!r}"
+            )
         s, t = fields[0], fields[1]
         try:
             w = float(fields[2])
         except ValueError:
-            raise DataError(f"{path}: line {lineno}: weight {fields[2]!r} is not a number") from None
+            raise DataError(
+                f"{path}: line {lineno}: weight {fields[2]!r} is not a number"
+            ) from None
         if not math.isfinite(w) or w == 0:
             raise DataError(f"{path}: line {lineno}: weight must be finite and non-zero, got {w}")
         if s == t:
@@ -147,7 +158,9 @@ class Simulation:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Simulation:
         if not data or not data.get("graph"):
-            raise ConfigError("a model with source 'simulated' needs 'simulated.graph' (an edge-list TSV)")
+            raise ConfigError(
+                "a model with source 'simulated' needs 'simulated.graph' (an edge-list TSV)"
+            )
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - fields)
         if unknown:
@@ -161,7 +174,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def shift_condition(value: str, strength: float) -> Condition:
     """A simulated intervention condition: shift ``value``'s equation by ``strength`` x shift sd."""
-    return Condition(spec=f"shift:{value}:{strength:g}", kind="shift", args=(value, f"{strength:g}"))
+    return Condition(
+        spec=f"shift:{value}:{strength:g}", kind="shift", args=(value, f"{strength:g}")
+    )
 
 
 # --------------------------------------------------------------------------- the respondent
@@ -204,10 +219,8 @@ class SimulatedRespondent:
         targets = [a for a in condition.args if a in self.index]
         numbers = []
         for a in condition.args:
-            try:
+            with contextlib.suppress(ValueError):
                 numbers.append(float(a))
-            except ValueError:
-                pass
         if not targets:
             raise DataError(
                 f"simulated respondent: condition {condition.spec!r} names no value of the SEM; "
@@ -234,7 +247,11 @@ class SimulatedRespondent:
 
     def acquiescence(self, role_id: str) -> float:
         rng = np.random.default_rng(derive_seed(self.settings.seed, "acquiescence", role_id))
-        return float(rng.normal(0.0, self.settings.acquiescence_sd)) if self.settings.acquiescence_sd else 0.0
+        return (
+            float(rng.normal(0.0, self.settings.acquiescence_sd))
+            if self.settings.acquiescence_sd
+            else 0.0
+        )
 
     def item_bias(self, item_ids: Sequence[str]) -> np.ndarray:
         out = np.empty(len(item_ids))
@@ -284,7 +301,9 @@ class SimulatedRespondent:
             on_batch(b, idx, [self._record(role_id, condition, ids[i], p[i], yes[i]) for i in idx])
 
     @staticmethod
-    def _record(role_id: str, condition: Condition, item_id: str, p: float, yes: bool) -> dict[str, Any]:
+    def _record(
+        role_id: str, condition: Condition, item_id: str, p: float, yes: bool
+    ) -> dict[str, Any]:
         p = float(p)
         return {
             "prompt_hash": short_hash(f"{MODE}\x1f{role_id}\x1f{condition.spec}\x1f{item_id}"),
@@ -344,11 +363,18 @@ def simulate_responses(
     return frame.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()])
 
 
-def train_items(items_csv: str | Path, values: Sequence[str] | None, seed: int, min_items: int = 20,
-                train_fraction: float = 0.7) -> tuple[pl.DataFrame, list[str]]:
+def train_items(
+    items_csv: str | Path,
+    values: Sequence[str] | None,
+    seed: int,
+    min_items: int = 20,
+    train_fraction: float = 0.7,
+) -> tuple[pl.DataFrame, list[str]]:
     """The workflow's train items for a value set (the ``items`` stage, in memory)."""
     table = items_mod.read_items(items_csv)
-    chosen = items_mod.select_values(table, list(values) if values else None, min_items, str(items_csv))
+    chosen = items_mod.select_values(
+        table, list(values) if values else None, min_items, str(items_csv)
+    )
     split = items_mod.split(table, chosen, train_fraction, seed)
     return split.filter(pl.col("split") == "train"), chosen
 

@@ -1,4 +1,6 @@
 rule prepare_model:
+    input:
+        simulated_graph,
     output:
         f"{R}/models/{{model}}/model.json",
     params:
@@ -12,12 +14,13 @@ rule prepare_model:
     resources:
         mem_mb=4000,
     shell:
-        "{VG} prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
+        "valuegraph prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
         " --out {output} > {log} 2>&1"
 
 
 rule collect:
     input:
+        unpack(collect_steering_inputs),
         model=f"{R}/models/{{model}}/model.json",
         item_table=f"{R}/items/{{split}}.parquet",
         roles=f"{R}/roles/{{split}}.json",
@@ -27,6 +30,7 @@ rule collect:
         model=model_identity,
         condition=condition_spec,
         args=collect_args,
+        steering=collect_steering_args,
     log:
         f"{R}/logs/{{model}}/collect/{{split}}_{{condition}}_{{group}}.log",
     benchmark:
@@ -38,9 +42,9 @@ rule collect:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VG} collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
+        "valuegraph collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
         " --split {wildcards.split} --condition {params.condition:q} --group {wildcards.group}"
-        " {params.args} --out {output} > {log} 2>&1"
+        " {params.args} {params.steering} --out {output} > {log} 2>&1"
 
 
 rule merge_responses:
@@ -54,4 +58,4 @@ rule merge_responses:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VG} merge-responses {input} --out {output} > {log} 2>&1"
+        "valuegraph merge-responses {input} --out {output} > {log} 2>&1"

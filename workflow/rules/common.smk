@@ -2,25 +2,26 @@
 
 import json
 import math
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import valuegraph.config as vg_config
+import valuegraph.graphs as vg_graphs
 from valuegraph.errors import ConfigError
+from valuegraph.prompts import TEMPLATE_VERSION
 
 try:
     config = vg_config.validate(config, "config")
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, "../schemas/config.schema.yaml")
+validate(config, "../schemas/config.schema.yaml", set_default=False)
 
 R = config["results"]
-SRC = f"{workflow.basedir}/src"
-# The package's CLI; PYTHONPATH makes the checkout's code win in any env (conda or venv).
-VG = f"PYTHONPATH={SRC} python -m valuegraph"
 MODELS = vg_config.model_specs(config)
-CONDITIONS = {vg_config.condition_id(c): c for c in config["conditions"]}
+# sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time).
+CONDITIONS = {vg_config.condition_id(c): c for c in vg_config.expand_conditions(config)}
 SPLITS = ["train", "test"]
 
 
@@ -41,8 +42,12 @@ def n_groups(split):
 
 
 def model_identity(wildcards):
-    """The model record as JSON: a params value, so any change reruns only this model."""
-    return json.dumps(MODELS[wildcards.model].to_dict(), sort_keys=True)
+    """The model's identity as JSON: its config entry (id, revision, dtype, SAE source, ...) and
+    the prompt template version. A params value, so any change reruns only this model. Unset
+    (null) keys are left out, so a new optional key does not rerun existing models."""
+    entry = next(m for m in config["models"] if m["name"] == wildcards.model)
+    record = {**entry, **MODELS[wildcards.model].to_dict(), "template_version": TEMPLATE_VERSION}
+    return json.dumps({k: v for k, v in record.items() if v is not None}, sort_keys=True)
 
 
 def items_source():
@@ -62,8 +67,10 @@ def items_args():
         f"--train-fraction {items['train_fraction']}",
         f"--seed {config['seed']}",
     ]
-    if items["values"]:
+    if items["values"] and not SCHWARTZ:
         args.append("--values " + " ".join(json.dumps(v) for v in items["values"]))
+    if SCHWARTZ:  # the 10 Schwartz values, PVQ40 items only
+        args.append("--questionnaire PVQ40 --values " + " ".join(json.dumps(v) for v in SCHWARTZ_ORDER))
     return " ".join(args)
 
 
@@ -99,6 +106,79 @@ def discovery_args():
     return f"--alpha {d['alpha']} --indep-test {d['indep_test']} --postprocess {d['postprocess']}"
 
 
+# ---- discovery methods, comparisons, Schwartz track, planted benchmark (issue 5)
+SCHWARTZ_ORDER = list(vg_graphs.SCHWARTZ_ORDER)
+SCHWARTZ = config["items"].get("value_set") == "schwartz10"
+# pc always runs: effects and the report read graph/pc.json.
+METHODS = list(dict.fromkeys(["pc", *config["discovery"]["methods"]]))
+BOOTSTRAP = config["discovery"]["bootstrap"]
+
+
+def repo_path(path):
+    """A config path: as given when it exists from the working directory, else in the repo."""
+    p = Path(path)
+    return str(p) if p.is_absolute() or p.exists() else f"{workflow.basedir}/{path}"
+
+
+def reference_paths():
+    return [repo_path(f"config/reference_graphs/{n}.tsv") for n in config["reference_graphs"]]
+
+
+def simulated_graph(wildcards):
+    """The SEM edge list of a simulated model (an input, so edits rerun it); else nothing."""
+    spec = MODELS[wildcards.model]
+    return [repo_path(spec.simulated["graph"])] if spec.source == "simulated" else []
+
+
+def discover_args(wildcards, threads):
+    d = config["discovery"]
+    return (
+        f"--alpha {d['alpha']} --indep-test {d['indep_test']} --postprocess {d['postprocess']}"
+        f" --interventions {d['interventions']} --bootstrap {d['bootstrap']}"
+        f" --threshold {d['stability_threshold']} --seed {config['seed']} --jobs {threads}"
+        " --exclude n_answered n_unparsed --drop-missing"
+    )
+
+
+def method_graphs(wildcards):
+    return [f"{R}/{wildcards.model}/graph/{m}.json" for m in METHODS]
+
+
+def compare_inputs(wildcards):
+    """This model's graphs (one per method) and every other model's pc graph."""
+    others = [f"{R}/{m}/graph/pc.json" for m in MODELS if m != wildcards.model]
+    return method_graphs(wildcards) + others
+
+
+def compare_names(wildcards):
+    own = [f"{wildcards.model}/{m}" for m in METHODS]
+    others = [f"{m}/pc" for m in MODELS if m != wildcards.model]
+    return " ".join(json.dumps(n) for n in own + others)
+
+
+def focus_names(wildcards):
+    return " ".join(json.dumps(f"{wildcards.model}/{m}") for m in METHODS)
+
+
+def bench_args():
+    b = config["bench"]
+    return (
+        f"--n-roles {' '.join(map(str, b['n_roles']))} --methods {' '.join(b['methods'])}"
+        f" --modes {' '.join(b['modes'])} --score {b['score']} --seed {config['seed']}"
+        f" --alpha {config['discovery']['alpha']}"
+    )
+
+
+def discovery_outputs(model):
+    out = [f"{R}/{model}/graph/{m}.json" for m in METHODS]
+    out += [f"{R}/{model}/graph/compare.csv", f"{R}/{model}/report/methods.csv"]
+    if BOOTSTRAP:
+        out += [f"{R}/{model}/report/edge_frequency_{m}.png" for m in METHODS]
+    if SCHWARTZ:
+        out += [f"{R}/{model}/report/circumplex.csv", f"{R}/{model}/report/circumplex.png"]
+    return out
+
+
 def model_outputs(model):
     return [
         *[f"{R}/{model}/matrix/{split}.parquet" for split in SPLITS],
@@ -106,8 +186,172 @@ def model_outputs(model):
         f"{R}/{model}/effects/role.csv",
         f"{R}/{model}/report/graph.png",
         f"{R}/{model}/report/summary.csv",
+        *discovery_outputs(model),
+        *steering_outputs(model),
     ]
 
 
 def final_outputs():
-    return [path for model in MODELS for path in model_outputs(model)]
+    out = [path for model in MODELS for path in model_outputs(model)]
+    out.append(f"{R}/compare/heatmap.png")
+    if config["bench"]["discovery"]:
+        out.append(f"{R}/bench/discovery.csv")
+    out += aggregate_outputs()
+    return out
+
+
+# ---- cross-model summary (issue 7)
+def aggregate_outputs():
+    return [f"{R}/compare/models.csv"]
+
+
+def pc_graphs():
+    return [f"{R}/{m}/graph/pc.json" for m in MODELS]
+
+
+def side_effect_tables(wildcards):
+    """Each model's steering side-effect table, where a rule of this workflow makes one."""
+    paths = [f"{R}/{m}/steering/side_effects.csv" for m in MODELS]
+    outputs = [o for r in workflow.rules for o in r.output]
+    return [p for p in paths if any(o.match(p) for o in outputs)]
+
+
+def side_effect_args(wildcards, input):
+    by_path = {f"{R}/{m}/steering/side_effects.csv": m for m in MODELS}
+    return " ".join(json.dumps(f"{by_path[str(p)]}={p}") for p in input.side_effects)
+
+
+# ---- SAE steering, train-only selection and the steering evaluation (issue 6)
+STEER = config["steering"]
+CONDITION_KINDS = {cid: vg_config.parse_condition(spec).kind for cid, spec in CONDITIONS.items()}
+SAE_CONDITIONS = [c for c, k in CONDITION_KINDS.items() if k in ("sae", "sae_candidate")]
+CANDIDATE_CONDITIONS = [c for c, k in CONDITION_KINDS.items() if k == "sae_candidate"]
+STEERED = [c for c, k in CONDITION_KINDS.items() if k != "none"]
+
+
+def sae_block(model):
+    """The model's models[].sae block (or None)."""
+    return next(m for m in config["models"] if m["name"] == model).get("sae")
+
+
+def sae_coefficient(model):
+    block = sae_block(model) or {}
+    return block["coefficient"] if block.get("coefficient") is not None else STEER["coefficient"]
+
+
+def definitions_file():
+    path = STEER["definitions"]
+    return repo_path(path) if path else str(vg_config.definitions_path(config))
+
+
+def collect_steering_inputs(wildcards):
+    """Extra collect inputs of a steered condition: the SAE record (+ candidates) or the
+    value definitions."""
+    kind = CONDITION_KINDS[wildcards.condition]
+    out = {}
+    if kind in ("sae", "sae_candidate"):
+        out["sae"] = f"{R}/{wildcards.model}/sae/sae.json"
+    if kind == "sae_candidate":
+        out["candidates"] = f"{R}/{wildcards.model}/steering/candidates.json"
+    if kind == "value_prompt":
+        out["definitions"] = definitions_file()
+    return out
+
+
+def collect_steering_args(wildcards):
+    inputs = collect_steering_inputs(wildcards)
+    args = []
+    if "sae" in inputs:
+        args.append(f"--sae-record {inputs['sae']} --coefficient {sae_coefficient(wildcards.model)}")
+        args.append(f"--positions {STEER['positions']}")
+    if "candidates" in inputs:
+        args.append(f"--candidates {inputs['candidates']}")
+    if "definitions" in inputs:
+        args.append(f"--definitions {json.dumps(inputs['definitions'])}")
+    return " ".join(args)
+
+
+def sae_hook(wildcards):
+    block = sae_block(wildcards.model)
+    if not block or not block.get("hook"):
+        raise WorkflowError(f"model '{wildcards.model}': sae.source train needs sae.hook")
+    return block["hook"]
+
+
+def sae_train_args():
+    t = STEER["sae_training"]
+    return (
+        f"--expansion {t['expansion']} --l1-coefficient {t['l1_coefficient']} --lr {t['lr']}"
+        f" --batch-size {t['batch_size']} --epochs {t['epochs']} --seed {config['seed']}"
+    )
+
+
+def sae_record_inputs(wildcards):
+    """The model record, plus the trained SAE and its metrics for sae.source train."""
+    out = {"model": f"{R}/models/{wildcards.model}/model.json"}
+    block = sae_block(wildcards.model)
+    if block and block["source"] == "train":
+        out["trained"] = f"{R}/{wildcards.model}/sae/trained"
+        out["metrics"] = f"{R}/{wildcards.model}/sae/metrics.json"
+    return out
+
+
+def sae_record_args(wildcards):
+    block = sae_block(wildcards.model)
+    if block is None:
+        raise WorkflowError(f"model '{wildcards.model}' has no models[].sae block")
+    args = f"--sae {json.dumps(json.dumps(block, sort_keys=True))}"
+    if block["source"] == "train":
+        args += f" --trained {R}/{wildcards.model}/sae/trained"
+        args += f" --metrics {R}/{wildcards.model}/sae/metrics.json"
+    return args
+
+
+def condition_specs_arg():
+    return " ".join(json.dumps(CONDITIONS[c]) for c in CONDITIONS)
+
+
+def steering_candidates(wildcards):
+    return [f"{R}/{wildcards.model}/steering/candidates.json"] if CANDIDATE_CONDITIONS else []
+
+
+def candidates_arg(wildcards, input):
+    return f"--candidates {input.candidates}" if CANDIDATE_CONDITIONS else ""
+
+
+def selection_args():
+    s = STEER["selection"]
+    return (
+        f"--threshold {STEER['change_threshold']} --min-role-share {s['min_role_share']}"
+        f" --min-sign-consistency {s['min_sign_consistency']} --max-features {s['max_features']}"
+    )
+
+
+def steering_eval_args(wildcards):
+    e = STEER["evaluation"]
+    args = [
+        f"--threshold {STEER['change_threshold']}",
+        f"--n-bootstrap {e['n_bootstrap']} --n-permutations {e['n_permutations']}",
+        f"--seed {config['seed']} --model-name {wildcards.model}",
+    ]
+    if e["baseline_role"]:
+        args.append(f"--baseline-role {e['baseline_role']}")
+    if e["sae_role"]:
+        args.append(f"--sae-role {e['sae_role']}")
+    return " ".join(args)
+
+
+def steering_enabled(model):
+    """Steering outputs exist when a condition steers (and an SAE exists for sae conditions)."""
+    return bool(STEERED) and (not SAE_CONDITIONS or sae_block(model) is not None)
+
+
+def steering_outputs(model):
+    if not steering_enabled(model):
+        return []
+    names = ["selection.json", "table1.csv", "side_effects.csv", "targeted.csv"]
+    names += ["table1.png", "side_effects.png", "targeted.png"]
+    out = [f"{R}/{model}/steering/{n}" for n in names]
+    if SAE_CONDITIONS:
+        out.append(f"{R}/{model}/sae/sae.csv")
+    return out

@@ -2,14 +2,55 @@ rule discover:
     input:
         f"{R}/{{model}}/matrix/train.parquet",
     output:
-        f"{R}/{{model}}/graph/pc.json",
+        f"{R}/{{model}}/graph/{{method}}.json",
+    wildcard_constraints:
+        method="pc|fci|ges|boss|grasp",
     params:
-        args=discovery_args(),
+        args=discover_args,
     log:
-        f"{R}/logs/{{model}}/discover_pc.log",
+        f"{R}/logs/{{model}}/discover_{{method}}.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: 2 if BOOTSTRAP else 1
+    shell:
+        "valuegraph discover {input} --out {output} --method {wildcards.method} {params.args}"
+        " > {log} 2>&1"
+
+
+rule bench_discovery:
+    input:
+        item_csv=items_source(),
+        graph=repo_path(config["bench"]["graph"]),
+    output:
+        f"{R}/bench/discovery.json",
+    params:
+        args=bench_args(),
+    log:
+        f"{R}/logs/bench_discovery.log",
+    benchmark:
+        f"{R}/benchmarks/bench_discovery.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 2
+    shell:
+        "valuegraph bench-discovery --items {input.item_csv:q} --graph {input.graph:q} {params.args}"
+        " --jobs {threads} --out {output} > {log} 2>&1"
+
+
+rule bench_discovery_table:
+    input:
+        f"{R}/bench/discovery.json",
+    output:
+        report(
+            f"{R}/bench/discovery.csv",
+            caption="../report/bench_discovery.rst",
+            category="Discovery benchmark",
+            labels={"table": "planted-structure benchmark"},
+        ),
+    log:
+        f"{R}/logs/bench_discovery_table.log",
+    conda:
+        "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VG} discover {input} --out {output} --method pc {params.args}"
-        " --exclude n_answered n_unparsed > {log} 2>&1"
+        "valuegraph bench-table {input} --out {output} > {log} 2>&1"

@@ -14,6 +14,6 @@ rule effects:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VG} effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
+        "valuegraph effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
         " --out-role {output.role} --out-steering {output.steering}"
         " --out-graph {output.graph} > {log} 2>&1"

@@ -21,8 +21,12 @@ COMMAND_MODULES = [
     "valuegraph.cli.collect",
     "valuegraph.cli.matrix",
     "valuegraph.cli.discover",
-    # "valuegraph.cli.effects",
+    "valuegraph.cli.effects",
     "valuegraph.cli.compare",
+    "valuegraph.cli.sae",
+    "valuegraph.cli.steering",
+    "valuegraph.cli.aggregate",
+    "valuegraph.cli.simulate",
     "valuegraph.cli.report",
     "valuegraph.cli.config",
 ]

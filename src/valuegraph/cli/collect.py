@@ -14,6 +14,19 @@ from valuegraph.io import read_json, read_parquet
 log = logging.getLogger(__name__)
 
 
+def batch_size_arg(text: str) -> int | str:
+    """An integer >= 1 or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1 or 'auto', got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("collect", help="answer one shard of items (resumable)")
     p.add_argument("--model-record", required=True, help="prepare-model output (JSON)")
@@ -24,12 +37,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--group", type=int, required=True, help="role group index")
     p.add_argument("--roles-per-shard", type=int, required=True)
     p.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--batch-size",
+        type=batch_size_arg,
+        default=16,
+        help="prompts per forward pass, or 'auto' (16 on CPU, 64 on CUDA; halved on OOM)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=100)
     p.add_argument("--no-prefix-cache", action="store_true")
     p.add_argument("--train-sample-rate", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    p.add_argument("--sae-record", default=None, help="SAE record JSON (sae conditions)")
+    p.add_argument("--candidates", default=None, help="candidates JSON (sae:c<rank> conditions)")
+    p.add_argument("--definitions", default=None, help="value definitions TSV (value_prompt)")
+    p.add_argument("--coefficient", type=float, default=100.0, help="steering coefficient")
+    p.add_argument("--positions", default="marker", choices=["marker", "all"])
     p.add_argument("--out", required=True)
     p.set_defaults(func=run)
 
@@ -64,13 +87,26 @@ def run(args: argparse.Namespace) -> None:
         args.out,
         args.train_sample_rate,
         args.seed,
+        identity=_identity(spec, record, args, respondent),
     )
+
+
+def _identity(spec: ModelSpec, record: dict, args: argparse.Namespace, respondent) -> dict:
+    """What a shard's checkpoints depend on besides roles and items (see collect_shard)."""
+    engine = getattr(respondent, "engine", None)
+    return {
+        "spec": spec.to_dict(),
+        "materialised": record.get("materialised"),
+        "plan_batch_size": engine.plan_size if engine is not None else args.batch_size,
+        "max_new_tokens": args.max_new_tokens if args.mode == "generate" else None,
+        "prefix_cache": not args.no_prefix_cache,
+    }
 
 
 def _llm_respondent(spec: ModelSpec, record: dict, args: argparse.Namespace):
     from valuegraph.model.engine import EngineSettings
     from valuegraph.model.loading import resolve_device
-    from valuegraph.model.respondent import LLMRespondent
+    from valuegraph.model.respondent import LLMRespondent, SteeringSetup
 
     settings = EngineSettings(
         template=spec.template,
@@ -79,4 +115,13 @@ def _llm_respondent(spec: ModelSpec, record: dict, args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         prefix_cache=not args.no_prefix_cache,
     )
-    return LLMRespondent(spec, settings, record.get("materialised"), resolve_device(args.device))
+    steering = SteeringSetup(
+        sae_record=args.sae_record,
+        candidates=args.candidates,
+        coefficient=args.coefficient,
+        positions=args.positions,
+        definitions=args.definitions,
+    )
+    return LLMRespondent(
+        spec, settings, record.get("materialised"), resolve_device(args.device), steering
+    )

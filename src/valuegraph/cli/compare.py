@@ -24,6 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--references", nargs="*", default=[], metavar="TSV", help="reference edge lists"
     )
     p.add_argument("--stable", action="store_true", help="use the bootstrap stable_edges")
+    p.add_argument(
+        "--focus", nargs="*", default=None, metavar="NAME", help="keep only rows of these graphs"
+    )
+    p.add_argument(
+        "--restrict",
+        action="store_true",
+        help="drop reference edges naming values outside the graphs' nodes (logged) "
+        "instead of failing",
+    )
     p.add_argument("--out", required=True, metavar="TABLE.csv", help="tidy output table")
     p.set_defaults(func=run)
 
@@ -50,7 +59,27 @@ def run(args: argparse.Namespace) -> None:
         stem = Path(path).stem
         if stem in refs or stem in learned:
             raise ConfigError(f"reference name {stem!r} is used twice; rename the file")
-        refs[stem] = graphs.read_reference_graph(path, nodes)
+        refs[stem] = (
+            _restricted(path, nodes) if args.restrict else graphs.read_reference_graph(path, nodes)
+        )
     table = graphs.compare_graphs(learned, refs)
+    if args.focus is not None:
+        table = table.filter(table["graph"].is_in(args.focus))
     write_csv(table, args.out)
     log.info("wrote %s: %d comparisons", args.out, table.height)
+
+
+def _restricted(path: str, nodes: list[str]) -> dict:
+    """A reference graph limited to ``nodes``: edges naming other values are dropped (logged)."""
+    full = graphs.read_reference_graph(path)
+    keep = [e for e in full["edges"] if e["source"] in nodes and e["target"] in nodes]
+    dropped = len(full["edges"]) - len(keep)
+    if dropped:
+        log.warning(
+            "%s: %d of %d edges name values outside the value set; dropped",
+            path,
+            dropped,
+            len(full["edges"]),
+        )
+    handling = [f"{dropped} edges outside the value set dropped"] if dropped else []
+    return {**full, "nodes": list(nodes), "edges": keep, "handling": handling}

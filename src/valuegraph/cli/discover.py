@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--exclude", nargs="*", default=[], metavar="COLUMN", help="numeric columns to ignore"
     )
+    p.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="drop rows with missing values (count recorded in GRAPH.json handling)",
+    )
     p.set_defaults(func=run)
 
 
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> None:
         score_func=args.score_func,
         reference_level=args.reference_level,
         exclude=args.exclude,
+        drop_missing=args.drop_missing,
     )
     graph["params"]["matrix"] = str(args.matrix)
     write_json(graph, args.out)

@@ -33,6 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="simulations per refuter (DoWhy's default is 100)",
     )
+    p.add_argument(
+        "--role-unsteered-only",
+        action="store_true",
+        help="role effect from condition 'none' only (default: every condition's baseline row, "
+        "condition as a common cause)",
+    )
     p.add_argument("--max-dags", type=int, default=64, help="cap on enumerated DAGs (IDA)")
     p.add_argument(
         "--no-standardize",
@@ -51,7 +57,13 @@ def run(args: argparse.Namespace) -> None:
     matrix = read_table(args.matrix)
     values = effects.check_matrix(matrix)
     sims = args.refute_simulations
-    role = effects.role_effects(matrix, values, seed=args.seed, refute_simulations=sims)
+    role = effects.role_effects(
+        matrix,
+        values,
+        seed=args.seed,
+        refute_simulations=sims,
+        pool_conditions=not args.role_unsteered_only,
+    )
     steering = effects.steering_effects(matrix, values, seed=args.seed, refute_simulations=sims)
     graph = None
     if args.graph:

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from valuegraph import items
+from valuegraph.errors import DataError
 from valuegraph.io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sha256", help="expected sha256 of the file")
     p.add_argument("--min-items", type=int, default=20)
     p.add_argument("--values", nargs="*", default=None, help="explicit value names (column order)")
+    p.add_argument(
+        "--questionnaire", default=None, help="keep only this questionnaire's items (e.g. PVQ40)"
+    )
     p.add_argument("--train-fraction", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-train", required=True)
@@ -29,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     path = args.path
     table = items.read_items(path, args.sha256)
+    if args.questionnaire:
+        table = table.filter(table["questionnaire"] == args.questionnaire)
+        if table.height == 0:
+            raise DataError(f"{path}: no items of questionnaire {args.questionnaire!r}")
     values = items.select_values(table, args.values, args.min_items, source=str(path))
     table = items.split(table, values, args.train_fraction, args.seed)
     for split, out in (("train", args.out_train), ("test", args.out_test)):

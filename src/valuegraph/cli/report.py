@@ -29,3 +29,58 @@ def run_summary(args: argparse.Namespace) -> None:
         read_parquet(args.train), read_parquet(args.test), read_json(args.graph), read_table(args.effects)
     )
     write_csv(table, args.out)
+
+
+def register_discovery(sub: argparse._SubParsersAction) -> None:
+    """Report commands of the discovery comparisons (registered from ``valuegraph.cli.simulate``)."""
+    m = sub.add_parser("method-table", help="compare discovery methods of one model")
+    m.add_argument("graphs", nargs="+", help="GRAPH.json per method (file stem = method)")
+    m.add_argument("--compare", required=True, help="the model's compare.csv")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=_run_method_table)
+
+    h = sub.add_parser("compare-heatmap", help="skeleton F1 heatmap: models x references")
+    h.add_argument("tables", nargs="+", help="compare.csv of each model")
+    h.add_argument("--method", default="pc")
+    h.add_argument("--out", required=True)
+    h.set_defaults(func=lambda a: _heatmap(a))
+
+    f = sub.add_parser("plot-edge-frequencies", help="bootstrap edge frequencies of a graph")
+    f.add_argument("graph")
+    f.add_argument("--title", default="")
+    f.add_argument("--out", required=True)
+    f.set_defaults(func=lambda a: _edge_freq(a))
+
+    c = sub.add_parser("circumplex", help="Schwartz circumplex fit table and MDS figure")
+    c.add_argument("matrix")
+    c.add_argument("--title", default="")
+    c.add_argument("--out-table", required=True)
+    c.add_argument("--out-figure", required=True)
+    c.set_defaults(func=lambda a: _circumplex(a))
+
+
+def _run_method_table(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from valuegraph.report import method_table
+
+    graphs = {Path(p).stem: read_json(p) for p in args.graphs}
+    write_csv(method_table(graphs, read_table(args.compare)), args.out)
+
+
+def _heatmap(args: argparse.Namespace) -> None:
+    from valuegraph.report import plot_compare_heatmap
+
+    plot_compare_heatmap([read_table(p) for p in args.tables], args.out, args.method)
+
+
+def _edge_freq(args: argparse.Namespace) -> None:
+    from valuegraph.report import plot_edge_frequencies
+
+    plot_edge_frequencies(read_json(args.graph), args.out, args.title)
+
+
+def _circumplex(args: argparse.Namespace) -> None:
+    from valuegraph.report import circumplex_outputs
+
+    circumplex_outputs(read_parquet(args.matrix), args.out_table, args.out_figure, args.title)

@@ -104,11 +104,15 @@ class Engine:
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos |= set(gen_eos) if isinstance(gen_eos, list) else {gen_eos}
         self.eos_ids = sorted(i for i in eos if i is not None)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+        )
 
     # ------------------------------------------------------------------ prompts
     def _render_chat(self, messages: list[dict[str, str]]) -> str:
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
 
     def prompt(self, persona: str, question: str) -> Prompt:
         return build_prompt(
@@ -240,7 +244,12 @@ class Engine:
                 steer[row, [offset + p for p in marker]] = True
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         to = self.device
-        return ids.to(to), mask.to(to), positions.to(to), steer.to(to) if steer is not None else None
+        return (
+            ids.to(to),
+            mask.to(to),
+            positions.to(to),
+            steer.to(to) if steer is not None else None,
+        )
 
     def _steer_mask(
         self,
@@ -295,7 +304,12 @@ class Engine:
                 steer[0, marker] = True
         with torch.inference_mode():
             out = self._forward(
-                steering, steer, input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1
+                steering,
+                steer,
+                input_ids=ids,
+                cache=DynamicCache(),
+                use_cache=True,
+                logits_to_keep=1,
             )
         layers = [(layer.keys, layer.values) for layer in out.cache.layers]
         return len(prefix_ids), layers
@@ -380,5 +394,9 @@ class Engine:
         """Generated tokens per row, up to and including the first EOS."""
         eos = torch.isin(new_tokens, torch.tensor(self.eos_ids, device=new_tokens.device))
         width = new_tokens.shape[1]
-        first = torch.where(eos.any(-1), eos.int().argmax(-1) + 1, torch.full_like(eos[:, 0], width, dtype=torch.long))
+        first = torch.where(
+            eos.any(-1),
+            eos.int().argmax(-1) + 1,
+            torch.full_like(eos[:, 0], width, dtype=torch.long),
+        )
         return [int(x) for x in first.tolist()]

@@ -23,7 +23,7 @@ HOOK_PATTERN = re.compile(r"^blocks\.(\d+)\.hook_resid_post$")
 
 
 def hook_layer(hook_name: str, model: torch.nn.Module) -> int:
-    """The decoder-layer index of a ``blocks.L.hook_resid_post`` hook name, checked against depth."""
+    """The decoder layer of a ``blocks.L.hook_resid_post`` hook name, checked against depth."""
     match = HOOK_PATTERN.match(hook_name)
     if not match:
         raise ConfigError(f"hook {hook_name!r} is not of the form blocks.L.hook_resid_post")
@@ -106,9 +106,7 @@ def marker_token_positions(tokenizer: Any, text: str, marker: str) -> list[int]:
     end = start + len(marker)
     encoded = tokenizer(text, return_offsets_mapping=True)
     return [
-        i
-        for i, (a, b) in enumerate(encoded["offset_mapping"])
-        if b > a and a < end and b > start
+        i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > a and a < end and b > start
     ]
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: measured runs that print tables and write JSON (not timed tests)."""

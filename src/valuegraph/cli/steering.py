@@ -1,0 +1,140 @@
+"""``valuegraph steering-select`` (train-only feature selection) and ``steering-eval`` (Table 1,
+side effects, targeted steering on the test split). Analysis side: no torch."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from valuegraph import steering_eval as se
+from valuegraph.errors import DataError
+from valuegraph.graphs import load_graph, read_reference_graph
+from valuegraph.io import read_json, read_parquet, write_csv, write_json
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("steering-select", help="select SAE features by the declared rule (train)")
+    s.add_argument("--train", required=True, help="TRAIN matrix parquet (the only matrix read)")
+    s.add_argument("--values", required=True, help="values.json")
+    s.add_argument("--candidates", default=None, help="candidates JSON (sae:c<rank> conditions)")
+    s.add_argument("--conditions", nargs="+", required=True, help="condition strings (expanded)")
+    s.add_argument("--threshold", type=float, default=0.0)
+    s.add_argument("--min-role-share", type=float, required=True)
+    s.add_argument("--min-sign-consistency", type=float, required=True)
+    s.add_argument("--max-features", type=int, required=True)
+    s.add_argument("--out", required=True, help="selection JSON")
+    s.set_defaults(func=run_select)
+
+    e = sub.add_parser("steering-eval", help="Table 1, side effects and targeted steering (test)")
+    e.add_argument("--train", required=True)
+    e.add_argument("--test", required=True)
+    e.add_argument("--values", required=True)
+    e.add_argument("--candidates", default=None)
+    e.add_argument("--selection", required=True)
+    e.add_argument("--conditions", nargs="+", required=True)
+    e.add_argument("--graph", required=True, help="learned GRAPH.json")
+    e.add_argument("--references", nargs="*", default=[], metavar="TSV")
+    e.add_argument("--threshold", type=float, default=0.0)
+    e.add_argument("--n-bootstrap", type=int, default=1000)
+    e.add_argument("--n-permutations", type=int, default=1000)
+    e.add_argument("--baseline-role", default=None)
+    e.add_argument("--sae-role", default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--model-name", default="")
+    e.add_argument("--table1", required=True)
+    e.add_argument("--side-effects", required=True)
+    e.add_argument("--targeted", required=True)
+    e.add_argument("--table1-png", required=True)
+    e.add_argument("--side-effects-png", required=True)
+    e.add_argument("--targeted-png", required=True)
+    e.set_defaults(func=run_eval)
+
+
+def _candidates(path: str | None) -> dict | None:
+    return read_json(path) if path else None
+
+
+def run_select(args: argparse.Namespace) -> None:
+    train = read_parquet(args.train)
+    splits = set(train["role_id"].str.split("-").list.first().unique()) - {"none"}
+    if splits - {"train"}:
+        raise DataError(
+            f"{args.train}: holds roles of splits {sorted(splits)}; selection is train-only"
+        )
+    values = read_json(args.values)
+    features = se.sae_condition_features(args.conditions, _candidates(args.candidates))
+    result = se.select_features(
+        train,
+        values,
+        features,
+        args.threshold,
+        args.min_role_share,
+        args.min_sign_consistency,
+        args.max_features,
+    )
+    result["inputs"] = {"train": str(args.train), "candidates": args.candidates}
+    for row in result["features"]:
+        best = row["best"]
+        log.info(
+            "%s (feature %d): %s; best value %s share %.2f consistency %.2f",
+            row["condition"],
+            row["feature"],
+            "KEPT" if row["kept"] else "dropped",
+            best["value"],
+            best["share"],
+            best["consistency"],
+        )
+    log.info(
+        "kept %d of %d features: %s", len(result["kept"]), len(features), result["kept_features"]
+    )
+    write_json(result, args.out)
+
+
+def _graphs(args: argparse.Namespace) -> dict:
+    graphs = {"learned": load_graph(args.graph)}
+    for path in args.references:
+        graphs[Path(path).stem] = read_reference_graph(path)
+    return graphs
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    train, test = read_parquet(args.train), read_parquet(args.test)
+    values = read_json(args.values)
+    selection = read_json(args.selection)
+    features = se.sae_condition_features(args.conditions, _candidates(args.candidates))
+    kept = selection["kept"]
+    prompts = se.value_prompt_conditions(args.conditions)
+    table = se.table1(train, test, values, features, kept, args.threshold)
+    write_csv(table, args.table1)
+    se.plot_table1(table, values, args.table1_png, args.model_name)
+    if table.height:
+        sims = table.group_by("condition").agg(pl.col("cosine").mean().alias("s"))
+        log.info(
+            "Table 1: mean train-test similarity %.3f over %d features",
+            sims["s"].mean(),
+            sims.height,
+        )
+    effects = se.side_effects(
+        test,
+        values,
+        _graphs(args),
+        kept,
+        list(prompts.values()),
+        args.threshold,
+        args.n_bootstrap,
+        args.n_permutations,
+        args.seed,
+        args.baseline_role,
+        args.sae_role,
+    )
+    write_csv(effects, args.side_effects)
+    se.plot_side_effects(effects, args.side_effects_png, args.model_name)
+    target = se.targeted(train, test, values, features, kept, prompts, args.threshold)
+    write_csv(target, args.targeted)
+    se.plot_targeted(target, args.targeted_png, args.model_name)
+    log.info("targeted steering (pooled):\n%s", target.filter(target["value"] == "(pooled)"))

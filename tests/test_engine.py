@@ -1,0 +1,214 @@
+"""The response engine on the tiny model: exact batching and prefix cache, generation, OOM."""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from valuegraph.model.engine import (
+    Engine,
+    EngineSettings,
+    answer_token_ids,
+    parse_answer,
+    resolve_batch_size,
+)
+from valuegraph.prompts import persona_line
+
+PERSONA = persona_line("Gender: female; Job: Exhibition designer, MBTI: ISTP")
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def questions(items_csv) -> list[str]:
+    """Items of very different lengths, so batches need real padding."""
+    qs = pl.read_csv(items_csv)["question"].to_list()
+    by_len = sorted(set(qs), key=len)
+    return by_len[:4] + by_len[-4:] + by_len[len(by_len) // 2 : len(by_len) // 2 + 5]
+
+
+def answers(tiny, questions, persona=PERSONA, **settings):
+    model, tokenizer = tiny
+    return Engine(model, tokenizer, EngineSettings(**settings)).answer(persona, questions)
+
+
+def max_diff(a, b) -> float:
+    return max(
+        max(abs(x["logp_yes"] - y["logp_yes"]), abs(x["logp_no"] - y["logp_no"]))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+# ---------------------------------------------------------------- parser
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thought: being kind helps.\nAnswer: yes", "yes"),
+        ("Thought: no, never.\nAnswer: No.", "no"),
+        ("answer:yes", "yes"),
+        ("Answer: **Yes**", "yes"),
+        ("Yes, I should.", "yes"),
+        ("  no.", "no"),
+        ("Thought: I would say no.\nAnswer: no", "no"),
+        ("Thought: it depends.\nAnswer: not really", "unparsed"),
+        ("Answer: none of the above", "unparsed"),
+        ("Answer: nope", "unparsed"),
+        ("Answer: maybe", "unparsed"),
+        ("Thought: hard to say, it depends on the situation.", "unparsed"),
+        ("Nobody knows.", "unparsed"),
+        ("yesterday was fine", "unparsed"),
+        ("", "unparsed"),
+    ],
+)
+def test_parse_answer(text, expected):
+    assert parse_answer(text) == expected
+
+
+def test_answer_tokens_cover_case_and_space_variants(tiny):
+    _, tokenizer = tiny
+    ids = answer_token_ids(tokenizer, ("yes", "Yes"))
+    decoded = {tokenizer.decode([i]) for i in ids}
+    assert {"yes", " yes", " Yes"} <= decoded  # "Yes" is two tokens in this vocabulary
+    assert all(d.strip() in ("yes", "Yes") for d in decoded)
+    with pytest.raises(ValueError, match="no single-token variant"):
+        answer_token_ids(tokenizer, ("Supercalifragilistic",))
+
+
+def test_auto_batch_size():
+    assert resolve_batch_size("auto", torch.device("cpu")) == 16
+    assert resolve_batch_size("auto", torch.device("cuda")) == 64
+    assert resolve_batch_size(3, torch.device("cpu")) == 3
+    with pytest.raises(ValueError):
+        resolve_batch_size(0, torch.device("cpu"))
+
+
+# ---------------------------------------------------------------- exactness
+
+
+def test_batched_and_cached_equal_one_at_a_time(tiny, questions):
+    one = answers(tiny, questions, batch_size=1, prefix_cache=False)
+    batched = answers(tiny, questions, batch_size=5, prefix_cache=False)
+    cached = answers(tiny, questions, batch_size=5, prefix_cache=True)
+    cached_one = answers(tiny, questions, batch_size=1, prefix_cache=True)
+    assert max_diff(one, batched) <= TOL
+    assert max_diff(one, cached) <= TOL
+    assert max_diff(one, cached_one) <= TOL
+    for rec in cached:
+        assert rec["answer"] == ("yes" if rec["logp_yes"] > rec["logp_no"] else "no")
+        assert rec["p_yes"] == pytest.approx(1 / (1 + torch.tensor(rec["logp_no"] - rec["logp_yes"]).exp().item()))
+    assert [r["prompt_hash"] for r in one] == [r["prompt_hash"] for r in cached]
+
+
+def test_different_personas_give_different_answers(tiny, questions):
+    """Guards the equality tests: the prefix actually reaches the answer."""
+    a = answers(tiny, questions[:4], persona=PERSONA, batch_size=4)
+    b = answers(tiny, questions[:4], persona="", batch_size=4)
+    assert max_diff(a, b) > 1e-4
+
+
+def test_left_padding_positions(tiny):
+    model, tokenizer = tiny
+    engine = Engine(model, tokenizer, EngineSettings())
+    ids, mask, positions, marker = engine._left_padded([7, 8], [[1, 2, 3], [4]], [1])
+    assert mask.tolist() == [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
+    assert positions.tolist() == [[0, 1, 2, 3, 4], [0, 0, 0, 1, 2]]
+    assert ids[1, 2:].tolist() == [7, 8, 4]
+    assert marker.tolist() == [[False, True, False, False, False], [False, False, False, True, False]]
+
+
+def test_skip_and_on_batch(tiny, questions):
+    model, tokenizer = tiny
+    engine = Engine(model, tokenizer, EngineSettings(batch_size=4))
+    plan = engine.plan(questions, PERSONA)
+    assert sorted(i for b in plan for i in b) == list(range(len(questions)))
+    seen = []
+    out = engine.answer(PERSONA, questions, skip={0, 2}, on_batch=lambda b, idx, recs: seen.append((b, idx)))
+    assert [b for b, _ in seen] == [b for b in range(len(plan)) if b not in (0, 2)]
+    assert [idx for _, idx in seen] == [plan[b] for b, _ in seen]
+    skipped = set(plan[0]) | set(plan[2])
+    assert all((rec is None) == (i in skipped) for i, rec in enumerate(out))
+
+
+# ---------------------------------------------------------------- generate
+
+
+def test_generate_batched_equals_one_at_a_time(tiny, questions):
+    settings = {"mode": "generate", "max_new_tokens": 12}
+    one = answers(tiny, questions[:6], batch_size=1, **settings)
+    batched = answers(tiny, questions[:6], batch_size=6, **settings)
+    assert [r["raw_text"] for r in one] == [r["raw_text"] for r in batched]
+    for rec in batched:
+        assert rec["answer"] == parse_answer(rec["raw_text"])
+        assert rec["p_yes"] is None and rec["logp_yes"] is None
+        assert 1 <= rec["n_new_tokens"] <= 12
+
+
+def test_generate_stops_at_eos(tiny, questions, monkeypatch):
+    """With EOS forced as the first token, the answer is empty and unparsed."""
+    model, tokenizer = tiny
+    engine = Engine(model, tokenizer, EngineSettings(mode="generate", max_new_tokens=20, batch_size=3))
+    forward = model.forward
+
+    def eos_first(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits[..., tokenizer.eos_token_id] = 1e4
+        return out
+
+    monkeypatch.setattr(model, "forward", eos_first)
+    out = engine.answer(PERSONA, questions[:3])
+    assert [r["raw_text"] for r in out] == ["", "", ""]
+    assert [r["answer"] for r in out] == ["unparsed"] * 3
+    assert [r["n_new_tokens"] for r in out] == [1, 1, 1]
+
+
+# ---------------------------------------------------------------- out of memory
+
+
+def test_oom_halves_batch_and_keeps_results(tiny, questions, monkeypatch, caplog):
+    model, tokenizer = tiny
+    reference = answers(tiny, questions, batch_size=8, prefix_cache=False)
+    engine = Engine(model, tokenizer, EngineSettings(batch_size=8, prefix_cache=False))
+    forward = model.forward
+    calls = {"n": 0, "sizes": []}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        calls["sizes"].append(kwargs["input_ids"].shape[0])
+        if calls["n"] == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", flaky)
+    with caplog.at_level(logging.WARNING, logger="valuegraph.model.engine"):
+        out = engine.answer(PERSONA, questions)
+    assert calls["sizes"][:3] == [8, 4, 4]
+    assert max(calls["sizes"][1:]) == 4
+    assert engine.batch_size == 4 and engine.plan_size == 8
+    assert any("batch size halved to 4" in r.getMessage() for r in caplog.records)
+    assert max_diff(reference, out) <= TOL
+
+
+def test_other_errors_are_not_retried(tiny, questions, monkeypatch):
+    model, tokenizer = tiny
+    engine = Engine(model, tokenizer, EngineSettings(batch_size=4, prefix_cache=False))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(model, "forward", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        engine.answer(PERSONA, questions[:4])
+    assert engine.batch_size == 4

@@ -1,0 +1,106 @@
+# SAEs (issue 6): capture residual activations from the train prompts and train an SAE with
+# sae-lens (models[].sae.source train), record the SAE a model steers with, and rank the
+# candidate features at the marker tokens on TRAIN roles.
+
+
+rule sae_activations:
+    input:
+        model=f"{R}/models/{{model}}/model.json",
+        item_table=f"{R}/items/train.parquet",
+        roles=f"{R}/roles/train.json",
+    output:
+        temp(f"{R}/{{model}}/sae/activations.safetensors"),
+    params:
+        hook=sae_hook,
+        mode=config["collect"]["mode"],
+        max_tokens=STEER["sae_training"]["max_tokens"],
+        rate=config["items"]["train_sample_rate"],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/{{model}}/sae_activations.log",
+    benchmark:
+        f"{R}/benchmarks/{{model}}/sae_activations.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "valuegraph sae-activations --model-record {input.model} --items {input.item_table}"
+        " --roles {input.roles} --hook {params.hook} --mode {params.mode}"
+        " --max-tokens {params.max_tokens} --train-sample-rate {params.rate}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
+rule sae_train:
+    input:
+        f"{R}/{{model}}/sae/activations.safetensors",
+    output:
+        trained=directory(f"{R}/{{model}}/sae/trained"),
+        metrics=f"{R}/{{model}}/sae/metrics.json",
+    params:
+        hook=sae_hook,
+        args=sae_train_args(),
+    log:
+        f"{R}/logs/{{model}}/sae_train.log",
+    benchmark:
+        f"{R}/benchmarks/{{model}}/sae_train.tsv"
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "valuegraph sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
+        " {params.args} --out-dir {output.trained} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule sae_record:
+    input:
+        unpack(sae_record_inputs),
+    output:
+        record=f"{R}/{{model}}/sae/sae.json",
+        table=report(
+            f"{R}/{{model}}/sae/sae.csv",
+            caption="../report/sae.rst",
+            category="Steering",
+            subcategory="SAE",
+            labels={"model": "{model}", "table": "SAE"},
+        ),
+    params:
+        args=sae_record_args,
+    log:
+        f"{R}/logs/{{model}}/sae_record.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+    shell:
+        "valuegraph sae-record --model-record {input.model} {params.args}"
+        " --out {output.record} --table {output.table} > {log} 2>&1"
+
+
+rule sae_candidates:
+    input:
+        model=f"{R}/models/{{model}}/model.json",
+        sae=f"{R}/{{model}}/sae/sae.json",
+        roles=f"{R}/roles/train.json",
+    output:
+        f"{R}/{{model}}/steering/candidates.json",
+    params:
+        k=STEER["n_candidates"],
+        mode=config["collect"]["mode"],
+    log:
+        f"{R}/logs/{{model}}/sae_candidates.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
+        " --roles {input.roles} --mode {params.mode} --k {params.k} --out {output} > {log} 2>&1"
