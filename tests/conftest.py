@@ -43,14 +43,19 @@ def build_tiny_model(dest: Path, items_csv: Path, seed: int = 0) -> Path:
     from valuegraph.prompts import system_text
 
     questions = pl.read_csv(items_csv)["question"].to_list()
-    corpus = questions + [system_text("(FYI, here is your trait. Gender: male)\n\n", m) for m in ("logprob", "generate")]
+    corpus = questions + [
+        system_text("(FYI, here is your trait. Gender: male)\n\n", m)
+        for m in ("logprob", "generate")
+    ]
     corpus += ["yes no Yes No YES NO Answer: yes Answer: no Thought:"] * 200
     tokenizer = Tokenizer(models.BPE(unk_token=None))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     trainer = trainers.BpeTrainer(
-        vocab_size=800, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=800,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tokenizer.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(
@@ -128,17 +133,27 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.C
         *args,
     ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir
+    )
 
 
 @pytest.fixture(scope="session")
-def tiny_workflow(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, items_csv: Path) -> Path:
+def tiny_workflow(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, items_csv: Path
+) -> Path:
     """The full workflow run once on the tiny model; tests read its results."""
-    workdir = make_workdir(tmp_path_factory.mktemp("wf") / "run", tiny_config(tiny_model, items_csv))
+    workdir = make_workdir(
+        tmp_path_factory.mktemp("wf") / "run", tiny_config(tiny_model, items_csv)
+    )
     result = run_snakemake(workdir)
     if result.returncode != 0:
         log_dir = workdir / "results" / "logs"
-        logs = "\n".join(f"== {p}\n{p.read_text()[-2000:]}" for p in log_dir.rglob("*.log")) if log_dir.exists() else ""
+        logs = (
+            "\n".join(f"== {p}\n{p.read_text()[-2000:]}" for p in log_dir.rglob("*.log"))
+            if log_dir.exists()
+            else ""
+        )
         pytest.fail(f"workflow failed:\n{result.stderr[-4000:]}\n{logs}")
     return workdir
 

@@ -7,8 +7,17 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "valuegraph"
 ANALYSIS = [
-    "items", "roles", "matrix", "discovery", "graphs", "effects", "report", "collect", "config",
-    "prompts", "io",
+    "items",
+    "roles",
+    "matrix",
+    "discovery",
+    "graphs",
+    "effects",
+    "report",
+    "collect",
+    "config",
+    "prompts",
+    "io",
 ]
 
 
@@ -29,7 +38,11 @@ def test_library_never_imports_the_cli():
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("valuegraph.cli"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("valuegraph.cli")
+            ):
                 raise AssertionError(f"{path} imports {node.module}")
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("valuegraph.cli") for a in node.names), path

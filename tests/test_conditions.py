@@ -31,8 +31,17 @@ def test_forms_parse_to_kinds_and_args():
 
 @pytest.mark.parametrize(
     "spec",
-    ["sae", "sae:", "sae:x12", "sae:c00", "sae:1:2", "value_prompt:Empathy", "value_prompt:Empathy:x",
-     "prompt:Empathy:+", "None"],
+    [
+        "sae",
+        "sae:",
+        "sae:x12",
+        "sae:c00",
+        "sae:1:2",
+        "value_prompt:Empathy",
+        "value_prompt:Empathy:x",
+        "prompt:Empathy:+",
+        "None",
+    ],
 )
 def test_unknown_syntax_names_the_allowed_forms(spec):
     with pytest.raises(ConfigError) as err:
@@ -47,7 +56,11 @@ def test_unknown_syntax_names_the_allowed_forms(spec):
 def test_candidates_expand_to_ranked_slots_in_order():
     cfg = config(["none", "sae:candidates", "sae:5"], steering={"n_candidates": 3})
     assert expand_conditions(cfg) == ["none", "sae:c01", "sae:c02", "sae:c03", "sae:5"]
-    assert [condition_id(c) for c in expand_conditions(cfg)][1:4] == ["sae_c01", "sae_c02", "sae_c03"]
+    assert [condition_id(c) for c in expand_conditions(cfg)][1:4] == [
+        "sae_c01",
+        "sae_c02",
+        "sae_c03",
+    ]
     assert len(expand_conditions(config(["sae:candidates"]))) == 24  # the paper's default
 
 
@@ -55,7 +68,9 @@ def test_value_prompt_with_unknown_value_is_an_error():
     with pytest.raises(ConfigError, match="unknown value 'Empathie'.*Empathy"):
         config(["none", "value_prompt:Empathie:+"], items={"values": ["Empathy", "Social"]})
     # without items.values the definitions file is the list of known values
-    with pytest.raises(ConfigError, match=r"\['Kindness'\] have no definition in .*value_definitions\.tsv"):
+    with pytest.raises(
+        ConfigError, match=r"\['Kindness'\] have no definition in .*value_definitions\.tsv"
+    ):
         config(["none", "value_prompt:Kindness:+"])
     cfg = config(["none", "value_prompt:Empathy:+", "value_prompt:Empathy:-"])
     assert expand_conditions(cfg)[1:] == ["value_prompt:Empathy:+", "value_prompt:Empathy:-"]
@@ -67,7 +82,10 @@ def test_sae_conditions_need_an_sae_block_with_its_keys():
     with pytest.raises(ConfigError, match="needs 'sae.hook'"):
         config(["none"], models=[{**LOCAL, "sae": {"source": "train"}}])
     with pytest.raises(ConfigError, match="needs 'sae.release'"):
-        config(["none"], models=[{**LOCAL, "sae": {"source": "release", "id": "blocks.1.hook_resid_post"}}])
+        config(
+            ["none"],
+            models=[{**LOCAL, "sae": {"source": "release", "id": "blocks.1.hook_resid_post"}}],
+        )
     with pytest.raises(ConfigError, match="sae.hook"):
         config(["none"], models=[{**LOCAL, "sae": {"source": "train", "hook": "layer.2"}}])
     cfg = config(["none", "sae:candidates"], steering={"n_candidates": 2})
@@ -79,9 +97,23 @@ def test_sae_conditions_need_an_sae_block_with_its_keys():
 def test_packaged_definitions_cover_the_paper_values():
     defs = read_definitions(vg_config.definitions_path({"steering": {}}))
     paper = {
-        "Achievement", "Aesthetic", "Anxiety Disorder", "Breadth of Interest", "Economic", "Empathy",
-        "Organization", "Political", "Positive coping", "Religious", "Resilience", "Social",
-        "Social Complexity", "Social Cynicism", "Theoretical", "Uncertainty Avoidance", "Understanding",
+        "Achievement",
+        "Aesthetic",
+        "Anxiety Disorder",
+        "Breadth of Interest",
+        "Economic",
+        "Empathy",
+        "Organization",
+        "Political",
+        "Positive coping",
+        "Religious",
+        "Resilience",
+        "Social",
+        "Social Complexity",
+        "Social Cynicism",
+        "Theoretical",
+        "Uncertainty Avoidance",
+        "Understanding",
     }
     assert set(defs) == paper
     assert all(len(d) > 20 and "\t" not in d for d in defs.values())
@@ -104,10 +136,12 @@ def test_value_prompt_line_is_the_papers_text():
         'You are inclined to the the value of Empathy, which means "Caring.")\n\n'
     )
     assert value_prompt_line(trait, "Empathy", "Caring.", "-").startswith(
-        "(FYI, here is your trait. Gender: female; Job: Civil engineer, MBTI: INTJ. You are disinclined"
+        "(FYI, here is your trait. Gender: female; Job: Civil engineer, MBTI: INTJ. "
+        "You are disinclined"
     )
     assert value_prompt_line("", "Social", "Kind.", "+") == (
-        '(You are inclined to the the value of Social, which has the following meanings: "Kind.")\n\n'
+        "(You are inclined to the the value of Social, which has the following meanings: "
+        '"Kind.")\n\n'
     )
     with pytest.raises(ValueError):
         value_prompt_line("", "Social", "Kind.", "x")

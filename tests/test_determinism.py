@@ -1,4 +1,4 @@
-"""Two runs with one config and seed give identical outputs; another seed changes only the sampling."""
+"""One config and seed give identical outputs; another seed changes only the sampling."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def digest(path):
 
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory, tiny_model, items_csv):
-    workdir = make_workdir(tmp_path_factory.mktemp("again") / "run", tiny_config(tiny_model, items_csv))
+    workdir = make_workdir(
+        tmp_path_factory.mktemp("again") / "run", tiny_config(tiny_model, items_csv)
+    )
     result = run_snakemake(workdir, "--until", "summary")
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir

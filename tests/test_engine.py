@@ -108,7 +108,9 @@ def test_batched_and_cached_equal_one_at_a_time(tiny, questions):
     assert max_diff(one, cached_one) <= TOL
     for rec in cached:
         assert rec["answer"] == ("yes" if rec["logp_yes"] > rec["logp_no"] else "no")
-        assert rec["p_yes"] == pytest.approx(1 / (1 + torch.tensor(rec["logp_no"] - rec["logp_yes"]).exp().item()))
+        assert rec["p_yes"] == pytest.approx(
+            1 / (1 + torch.tensor(rec["logp_no"] - rec["logp_yes"]).exp().item())
+        )
     assert [r["prompt_hash"] for r in one] == [r["prompt_hash"] for r in cached]
 
 
@@ -126,7 +128,10 @@ def test_left_padding_positions(tiny):
     assert mask.tolist() == [[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]]
     assert positions.tolist() == [[0, 1, 2, 3, 4], [0, 0, 0, 1, 2]]
     assert ids[1, 2:].tolist() == [7, 8, 4]
-    assert marker.tolist() == [[False, True, False, False, False], [False, False, False, True, False]]
+    assert marker.tolist() == [
+        [False, True, False, False, False],
+        [False, False, False, True, False],
+    ]
 
 
 def test_skip_and_on_batch(tiny, questions):
@@ -135,7 +140,9 @@ def test_skip_and_on_batch(tiny, questions):
     plan = engine.plan(questions, PERSONA)
     assert sorted(i for b in plan for i in b) == list(range(len(questions)))
     seen = []
-    out = engine.answer(PERSONA, questions, skip={0, 2}, on_batch=lambda b, idx, recs: seen.append((b, idx)))
+    out = engine.answer(
+        PERSONA, questions, skip={0, 2}, on_batch=lambda b, idx, recs: seen.append((b, idx))
+    )
     assert [b for b, _ in seen] == [b for b in range(len(plan)) if b not in (0, 2)]
     assert [idx for _, idx in seen] == [plan[b] for b, _ in seen]
     skipped = set(plan[0]) | set(plan[2])
@@ -159,7 +166,9 @@ def test_generate_batched_equals_one_at_a_time(tiny, questions):
 def test_generate_stops_at_eos(tiny, questions, monkeypatch):
     """With EOS forced as the first token, the answer is empty and unparsed."""
     model, tokenizer = tiny
-    engine = Engine(model, tokenizer, EngineSettings(mode="generate", max_new_tokens=20, batch_size=3))
+    engine = Engine(
+        model, tokenizer, EngineSettings(mode="generate", max_new_tokens=20, batch_size=3)
+    )
     forward = model.forward
 
     def eos_first(*args, **kwargs):
@@ -212,3 +221,47 @@ def test_other_errors_are_not_retried(tiny, questions, monkeypatch):
     with pytest.raises(RuntimeError, match="shape mismatch"):
         engine.answer(PERSONA, questions[:4])
     assert engine.batch_size == 4
+
+
+# ---------------------------------------------------------------- benchmark
+
+
+def test_bench_collect_cli(tiny_model, items_csv, tmp_path, capsys):
+    """`valuegraph bench collect` on a random toy Gemma with the tiny tokenizer: every mode,
+    the headline numbers, and the table."""
+    import json
+
+    from valuegraph.cli import main
+
+    roles = tmp_path / "roles.json"
+    roles.write_text(
+        json.dumps(
+            [{"role_id": "none", "mini_trait": ""}, {"role_id": "r1", "mini_trait": "Gender: male"}]
+        )
+    )
+    out = tmp_path / "bench" / "collect.json"
+    code = main(
+        [
+            "bench", "collect", "--model-path", str(tiny_model), "--random-arch", "gemma-tiny",
+            "--items", str(items_csv), "--roles", str(roles), "--n-items", "6", "--gen-items", "4",
+            "--gen-batch-size", "2", "--batch-size", "4", "--max-new-tokens", "4",
+            "--device", "cpu", "--dtype", "float32", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    modes = result["modes"]
+    assert set(modes) == {"generate", "logprob_unbatched", "logprob_batched", "logprob_cached"}
+    assert modes["generate"]["n_items"] == 8 and modes["logprob_cached"]["n_items"] == 12
+    assert modes["generate"]["new_tokens"] <= 8 * 4
+    assert result["max_abs_logp_diff"] <= 1e-4 and result["answers_equal"] is True
+    assert result["speedup"] == pytest.approx(
+        modes["logprob_cached"]["items_per_s"] / modes["generate"]["items_per_s"]
+    )
+    assert result["machine"]["model_class"] == "GemmaForCausalLM"
+    assert result["agreement"]["n_pairs"] == 8
+    printed = capsys.readouterr().out
+    assert (
+        "| logprob_cached | 12 | 4 |" in printed
+        and "speedup (cached log-prob over generate)" in printed
+    )

@@ -26,8 +26,16 @@ def test_items_cli_names_file_row_and_column(tmp_path, capsys):
     bad = tmp_path / "items.csv"
     bad.write_text("questionnaire,item,value,agreement,question\nQ,i,V,0,Should I?\n")
     code, err = run_cli(
-        capsys, "items", "--path", str(bad), "--out-train", str(tmp_path / "a.parquet"),
-        "--out-test", str(tmp_path / "b.parquet"), "--out-values", str(tmp_path / "v.json"),
+        capsys,
+        "items",
+        "--path",
+        str(bad),
+        "--out-train",
+        str(tmp_path / "a.parquet"),
+        "--out-test",
+        str(tmp_path / "b.parquet"),
+        "--out-values",
+        str(tmp_path / "v.json"),
     )
     assert code == 2
     assert f"{bad}: row 2, column 'agreement'" in error_line(err)
@@ -37,7 +45,9 @@ def test_items_cli_names_file_row_and_column(tmp_path, capsys):
 def test_corrupted_parquet_shard_is_named(tmp_path, capsys):
     shard = tmp_path / "group000.parquet"
     shard.write_bytes(b"PAR1 this is not parquet")
-    code, err = run_cli(capsys, "merge-responses", str(shard), "--out", str(tmp_path / "all.parquet"))
+    code, err = run_cli(
+        capsys, "merge-responses", str(shard), "--out", str(tmp_path / "all.parquet")
+    )
     assert code == 2
     line = error_line(err)
     assert str(shard) in line and "not a readable Parquet file" in line and "rerun" in line
@@ -65,8 +75,15 @@ def test_reference_graph_with_unknown_value(tmp_path, capsys):
 
 def test_hub_model_unavailable_offline_names_model_and_fix(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model = {"name": "ghost", "source": "hub", "id": "nobody/no-such-model-xyz", "revision": "abc123"}
-    code, err = run_cli(capsys, "prepare-model", "--model", json.dumps(model), "--out", str(tmp_path / "m.json"))
+    model = {
+        "name": "ghost",
+        "source": "hub",
+        "id": "nobody/no-such-model-xyz",
+        "revision": "abc123",
+    }
+    code, err = run_cli(
+        capsys, "prepare-model", "--model", json.dumps(model), "--out", str(tmp_path / "m.json")
+    )
     assert code == 2
     line = error_line(err)
     assert "ghost" in line and "nobody/no-such-model-xyz" in line and "abc123" in line
@@ -75,7 +92,9 @@ def test_hub_model_unavailable_offline_names_model_and_fix(tmp_path, capsys, mon
 
 def test_missing_revision_of_a_local_model(tiny_model, tmp_path, capsys):
     model = {"name": "tiny", "source": "local", "id": str(tmp_path / "nowhere")}
-    code, err = run_cli(capsys, "prepare-model", "--model", json.dumps(model), "--out", str(tmp_path / "m.json"))
+    code, err = run_cli(
+        capsys, "prepare-model", "--model", json.dumps(model), "--out", str(tmp_path / "m.json")
+    )
     assert code == 2 and "does not exist; fix models[].id" in error_line(err)
 
 
@@ -101,9 +120,20 @@ def test_concurrent_runs_are_refused_by_the_lock(tmp_path, tiny_model, items_csv
 
     workdir = make_workdir(tmp_path / "run", tiny_config(tiny_model, items_csv))
     first = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "1",
-         "--configfile", "config.yaml"],
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--cores",
+            "1",
+            "--configfile",
+            "config.yaml",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         locks = workdir / ".snakemake" / "locks"

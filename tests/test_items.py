@@ -10,7 +10,9 @@ from valuegraph.errors import DataError
 
 
 def test_paper_value_set_and_split_sizes(items_csv):
-    table = items.read_items(items_csv, "cb81699e9ed621477d120246b3facd4d2943e880a93e19a68bdb4deaed9f6f11")
+    table = items.read_items(
+        items_csv, "cb81699e9ed621477d120246b3facd4d2943e880a93e19a68bdb4deaed9f6f11"
+    )
     assert table.height == 1988
     values = items.select_values(table, None, 20)
     assert len(values) == 17 and "Achievement" in values and "Understanding" in values

@@ -13,7 +13,13 @@ from valuegraph.matrix import build_matrix, value_columns
 def responses(rows):
     base = {k: None for k in RESPONSE_SCHEMA}
     frame = pl.DataFrame([{**base, **r} for r in rows], schema=RESPONSE_SCHEMA)
-    sign = pl.when(pl.col("answer") == "yes").then(1.0).when(pl.col("answer") == "no").then(-1.0).otherwise(0.0)
+    sign = (
+        pl.when(pl.col("answer") == "yes")
+        .then(1.0)
+        .when(pl.col("answer") == "no")
+        .then(-1.0)
+        .otherwise(0.0)
+    )
     return frame.with_columns(
         (pl.col("agreement").cast(pl.Float64) * sign).alias("score"),
         (pl.col("agreement").cast(pl.Float64) * (2 * pl.col("p_yes") - 1)).alias("soft_score"),
@@ -21,10 +27,42 @@ def responses(rows):
 
 
 ROWS = [
-    {"role_id": "r1", "condition": "none", "item_id": "a", "value": "B", "agreement": 1, "answer": "yes", "p_yes": 0.9},
-    {"role_id": "r1", "condition": "none", "item_id": "b", "value": "B", "agreement": -1, "answer": "yes", "p_yes": 0.6},
-    {"role_id": "r1", "condition": "none", "item_id": "c", "value": "A", "agreement": 1, "answer": "unparsed", "p_yes": 0.5},
-    {"role_id": "r1", "condition": "none", "item_id": "d", "value": "A", "agreement": -1, "answer": "no", "p_yes": 0.1},
+    {
+        "role_id": "r1",
+        "condition": "none",
+        "item_id": "a",
+        "value": "B",
+        "agreement": 1,
+        "answer": "yes",
+        "p_yes": 0.9,
+    },
+    {
+        "role_id": "r1",
+        "condition": "none",
+        "item_id": "b",
+        "value": "B",
+        "agreement": -1,
+        "answer": "yes",
+        "p_yes": 0.6,
+    },
+    {
+        "role_id": "r1",
+        "condition": "none",
+        "item_id": "c",
+        "value": "A",
+        "agreement": 1,
+        "answer": "unparsed",
+        "p_yes": 0.5,
+    },
+    {
+        "role_id": "r1",
+        "condition": "none",
+        "item_id": "d",
+        "value": "A",
+        "agreement": -1,
+        "answer": "no",
+        "p_yes": 0.1,
+    },
 ]
 
 

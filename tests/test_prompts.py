@@ -27,10 +27,14 @@ def test_llama_layout_and_logprob_cue():
 
 def test_chat_layout_splits_at_the_question():
     def render(messages):
-        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        return (
+            "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        )
 
     prompt = build_prompt("chat", "Should I rest?", PERSONA, "logprob", render)
-    assert prompt.prefix.startswith("<system>Answer the Question") and prompt.prefix.endswith("<user>")
+    assert prompt.prefix.startswith("<system>Answer the Question") and prompt.prefix.endswith(
+        "<user>"
+    )
     assert prompt.suffix == "Question: Should I rest?</user><assistant>Answer:"
     other = build_prompt("chat", "Should I run?", PERSONA, "logprob", render)
     assert other.prefix == prompt.prefix and other.hash != prompt.hash

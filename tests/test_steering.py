@@ -91,7 +91,9 @@ def marker_mask(tiny, questions, settings) -> torch.Tensor:
     pieces = tokenizer.convert_ids_to_tokens(engine.encode(prompts[0].prefix, first=True))
     assert "yourvalues" in "".join(pieces[i] for i in marker).replace("Ġ", "")
     prefix = engine.encode(prompts[0].prefix, first=True)
-    _, _, _, mask = engine._left_padded(prefix, [engine.encode(p.suffix, False) for p in prompts], marker)
+    _, _, _, mask = engine._left_padded(
+        prefix, [engine.encode(p.suffix, False) for p in prompts], marker
+    )
     return mask
 
 
@@ -170,7 +172,9 @@ def test_all_positions_steers_every_real_token_not_padding(tiny, questions):
     for row, n in enumerate(lengths):
         real[row, delta.shape[1] - n :] = True
     assert (~real).any(), "the batch must contain padding for this test to mean anything"
-    torch.testing.assert_close(delta[real], steering.vector.expand(int(real.sum()), -1), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        delta[real], steering.vector.expand(int(real.sum()), -1), atol=1e-5, rtol=0
+    )
     assert torch.equal(delta[~real], torch.zeros_like(delta[~real]))
 
 

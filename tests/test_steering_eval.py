@@ -3,6 +3,7 @@ a planted case, the train-only selection rule, Table 1 and targeted steering."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -115,7 +116,9 @@ def test_permutation_p_value_is_small_for_the_planted_graph_and_not_for_a_wrong_
     assert right["p_value"] >= 1 / 301  # never below (1 + 0) / (1 + n)
     assert right["difference_ci_low"] > 0
     # a graph with the same number of arcs on the wrong pairs
-    wrong = graph([(nodes[i + 1], nodes[(i + 4) % len(nodes)], "directed") for i in range(0, 9, 2)], nodes)
+    wrong = graph(
+        [(nodes[i + 1], nodes[(i + 4) % len(nodes)], "directed") for i in range(0, 9, 2)], nodes
+    )
     bad = se.side_effect_stats(delta, se.descendant_matrix(wrong, nodes), arcs, 0.0, 0, 300, seed=1)
     assert bad["p_value"] > 0.2
     assert 0 < bad["p_value"] <= 1
@@ -198,10 +201,27 @@ def test_selection_never_reads_test_data(tmp_path):
     path = tmp_path / "mixed.parquet"
     mixed.write_parquet(path)
     (tmp_path / "values.json").write_text('["A", "B"]')
-    cmd = [sys.executable, "-m", "valuegraph", "steering-select", "--train", str(path),
-           "--values", str(tmp_path / "values.json"), "--conditions", "none", "sae:7",
-           "--min-role-share", "0.5", "--min-sign-consistency", "0.8", "--max-features", "3",
-           "--out", str(tmp_path / "sel.json")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "valuegraph",
+        "steering-select",
+        "--train",
+        str(path),
+        "--values",
+        str(tmp_path / "values.json"),
+        "--conditions",
+        "none",
+        "sae:7",
+        "--min-role-share",
+        "0.5",
+        "--min-sign-consistency",
+        "0.8",
+        "--max-features",
+        "3",
+        "--out",
+        str(tmp_path / "sel.json"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 2 and "selection is train-only" in result.stderr
     assert a["kept"] == ["sae_c01"]
@@ -218,19 +238,41 @@ def test_selection_never_reads_test_data(tmp_path):
     work = make_workdir(tmp_path / "wf", config)
 
     def dag(target):
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(work), "--configfile", str(work / "config.yaml"), "-n",
-               "--forceall", "--printshellcmds", "--cores", "1", target]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(work / "config.yaml"),
+            "-n",
+            "--forceall",
+            "--printshellcmds",
+            "--cores",
+            "1",
+            target,
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
         assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout
 
     upstream = dag("results/tiny/steering/selection.json")
-    assert "steering-select" in upstream and "sae-candidates" in upstream and "sae-train" in upstream
+    assert (
+        "steering-select" in upstream and "sae-candidates" in upstream and "sae-train" in upstream
+    )
     assert "--split train" in upstream and "sae-activations" in upstream
-    jobs = [j for j in upstream.split("\n\n") if "python -m valuegraph" in j and "items --path" not in j and "roles --out" not in j and " roles " not in j]
-    assert jobs
-    for job in jobs:
+    # one block per job, from its "rule NAME:" header; items and roles write both splits at once
+    blocks = re.split(r"^(?:local)?rule (\w+):", upstream, flags=re.M)[1:]
+    jobs = list(zip(blocks[::2], blocks[1::2], strict=True))
+    assert {"collect", "sae_activations", "sae_candidates", "steering_select"} <= {
+        n for n, _ in jobs
+    }
+    for name, job in jobs:
+        if name in ("items", "roles", "fetch_items"):
+            continue
         for needle in ("--split test", "responses/test", "matrix/test", "roles/test", "items/test"):
             assert needle not in job, job
     # the same check sees test inputs where they are used
@@ -244,11 +286,15 @@ def test_table1_counts_and_cosine():
     features = se.sae_condition_features(CONDITIONS, CANDIDATES)
     table = se.table1(train, test, values, features, ["sae_c01"], 0.01)
     assert table.height == 3 * 2
-    row = table.filter((pl.col("condition") == "sae_c01") & (pl.col("value") == "A")).row(0, named=True)
+    row = table.filter((pl.col("condition") == "sae_c01") & (pl.col("value") == "A")).row(
+        0, named=True
+    )
     assert (row["train_up"], row["train_down"], row["train_same"], row["train_n"]) == (32, 0, 8, 40)
     assert (row["test_up"], row["test_same"], row["test_n"]) == (8, 2, 10)
     assert row["kept"] is True and row["cosine"] == pytest.approx(1.0)
-    inert = table.filter((pl.col("condition") == "sae_c03") & (pl.col("value") == "B")).row(0, named=True)
+    inert = table.filter((pl.col("condition") == "sae_c03") & (pl.col("value") == "B")).row(
+        0, named=True
+    )
     assert inert["train_same"] == 40 and inert["cosine"] == pytest.approx(1.0)  # trivially similar
 
 
@@ -259,9 +305,15 @@ def test_targeted_picks_the_train_best_feature_and_compares_with_the_prompt():
     prompts = se.value_prompt_conditions(CONDITIONS)
     assert prompts == {("A", "+"): "value_prompt_a_pos"}
     table = se.targeted(train, test, values, features, ["sae_c01", "sae_c02"], prompts, 0.01)
-    sae_a = table.filter((pl.col("value") == "A") & (pl.col("direction") == "+") & (pl.col("method") == "sae_feature"))
+    sae_a = table.filter(
+        (pl.col("value") == "A")
+        & (pl.col("direction") == "+")
+        & (pl.col("method") == "sae_feature")
+    )
     assert sae_a["condition"].to_list() == ["sae_c01"] and sae_a["feature"].to_list() == [11]
-    assert sae_a["up"][0] == pytest.approx(0.8) and sae_a["off_target_mean_abs"][0] == pytest.approx(0.0)
+    assert sae_a["up"][0] == pytest.approx(0.8) and sae_a["off_target_mean_abs"][
+        0
+    ] == pytest.approx(0.0)
     prompt_a = table.filter((pl.col("method") == "value_prompt") & (pl.col("value") == "A"))
     assert prompt_a["up"][0] == pytest.approx(1.0)
     assert prompt_a["off_target_mean_abs"][0] == pytest.approx(0.1)
@@ -282,11 +334,31 @@ def test_plots_and_no_torch(tmp_path):
     features = se.sae_condition_features(CONDITIONS, CANDIDATES)
     table = se.table1(train, test, values, features, ["sae_c01"], 0.01)
     se.plot_table1(table, values, str(tmp_path / "t1.png"), "m")
-    effects = se.side_effects(test, values, {"learned": graph([("A", "B", "directed")], values)},
-                              ["sae_c01"], ["value_prompt_a_pos"], 0.01, 20, 20, 0)
-    assert set(effects["setting"]) == {"role_prompt", "role_prompt_pairs", "sae", "sae_all_roles", "value_prompt"}
+    effects = se.side_effects(
+        test,
+        values,
+        {"learned": graph([("A", "B", "directed")], values)},
+        ["sae_c01"],
+        ["value_prompt_a_pos"],
+        0.01,
+        20,
+        20,
+        0,
+    )
+    assert set(effects["setting"]) == {
+        "role_prompt",
+        "role_prompt_pairs",
+        "sae",
+        "sae_all_roles",
+        "value_prompt",
+    }
     se.plot_side_effects(effects, str(tmp_path / "se.png"), "m")
-    se.plot_targeted(se.targeted(train, test, values, features, [], se.value_prompt_conditions(CONDITIONS), 0.01),
-                     str(tmp_path / "tg.png"), "m")
+    se.plot_targeted(
+        se.targeted(
+            train, test, values, features, [], se.value_prompt_conditions(CONDITIONS), 0.01
+        ),
+        str(tmp_path / "tg.png"),
+        "m",
+    )
     for name in ("t1.png", "se.png", "tg.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

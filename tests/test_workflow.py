@@ -29,7 +29,9 @@ def test_tiny_workflow_outputs(tiny_workflow):
     assert list(responses.columns) == list(RESPONSE_SCHEMA)
     # every role answers ceil(0.4 * n_train) items per value, once
     per_role = responses.group_by("role_id").len()["len"].unique().to_list()
-    expected = sum(-(-int(0.4 * 1000 * n) // 1000) for n in train_items.group_by("value").len()["len"])
+    expected = sum(
+        -(-int(0.4 * 1000 * n) // 1000) for n in train_items.group_by("value").len()["len"]
+    )
     assert per_role == [expected]
     assert not responses.select("role_id", "item_id").is_duplicated().any()
     assert set(responses["answer"].unique()) <= {"yes", "no", "unparsed"}
@@ -69,7 +71,11 @@ def test_report_html(tiny_workflow):
 
 def snakemake(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+        [sys.executable, "-m", "snakemake", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
 
 
@@ -89,6 +95,8 @@ def test_paper_config_plans_the_expected_jobs():
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 2
     assert counts["fetch_items"] == 1 and counts["items"] == 1 and counts["roles"] == 1
-    # 101 train roles and 26 test roles in groups of 10, condition 'none', two models
-    assert counts["collect"] == 2 * (11 + 3)
+    # 101 train roles and 26 test roles in groups of 10, every condition (none, 24 SAE candidates,
+    # 20 value prompts), two models
+    assert counts["collect"] == 2 * (11 + 3) * (1 + 24 + 20)
+    assert counts["sae_record"] == 2 and counts["sae_candidates"] == 2 and "sae_train" not in counts
     assert counts["matrix"] == 4 and counts["discover"] >= 2

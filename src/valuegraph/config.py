@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from valuegraph.errors import ConfigError
@@ -45,7 +44,7 @@ def _fill_defaults(instance: Any, node: dict[str, Any]) -> Any:
     return instance
 
 
-def _error_line(error: jsonschema.ValidationError, source: str) -> str:
+def _error_line(error: Any, source: str) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
@@ -58,7 +57,9 @@ def _error_line(error: jsonschema.ValidationError, source: str) -> str:
             f"got {error.instance!r} ({type(error.instance).__name__})"
         )
     if error.validator == "enum":
-        return f"{source}: key '{key}' must be one of {error.validator_value}, got {error.instance!r}"
+        return (
+            f"{source}: key '{key}' must be one of {error.validator_value}, got {error.instance!r}"
+        )
     if error.validator == "required":
         return f"{source}: {error.message} (at '{key}')"
     return f"{source}: key '{key}': {error.message}"
@@ -68,7 +69,11 @@ def validate(raw: dict[str, Any] | None, source: str = "config") -> dict[str, An
     """Validate a raw config dict against the schema, fill defaults and check cross-key rules."""
     config = copy.deepcopy(raw or {})
     if not isinstance(config, dict):
-        raise ConfigError(f"{source}: the config must be a mapping of keys, got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: the config must be a mapping of keys, got {type(raw).__name__}"
+        )
+    import jsonschema  # lazily: the model side runs on machines without it
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -77,15 +82,20 @@ def validate(raw: dict[str, Any] | None, source: str = "config") -> dict[str, An
     names = [model["name"] for model in config["models"]]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise ConfigError(f"{source}: duplicate model names {duplicates} under 'models'; names must be unique")
+        raise ConfigError(
+            f"{source}: duplicate model names {duplicates} under 'models'; names must be unique"
+        )
     for model in config["models"]:
         if model["source"] in ("hub", "local", "gguf_package") and not model.get("id"):
-            raise ConfigError(f"{source}: model '{model['name']}' (source {model['source']}) needs 'id'")
+            raise ConfigError(
+                f"{source}: model '{model['name']}' (source {model['source']}) needs 'id'"
+            )
         if model["source"] == "gguf_package" and not model.get("gguf_file"):
             raise ConfigError(f"{source}: model '{model['name']}' (gguf_package) needs 'gguf_file'")
         if model["source"] == "simulated" and not model.get("simulated"):
             raise ConfigError(
-                f"{source}: model '{model['name']}' (simulated) needs a 'simulated' block with 'graph'"
+                f"{source}: model '{model['name']}' (simulated) needs a 'simulated' block "
+                "with 'graph'"
             )
     _check_conditions(config, source)
     return config
@@ -296,7 +306,11 @@ def schema_markdown() -> str:
             kind = " or ".join(kind) if isinstance(kind, list) else kind
             if "enum" in sub:
                 kind = " \\| ".join(f"`{v}`" for v in sub["enum"])
-            default = f"`{yaml.safe_dump(sub['default'], default_flow_style=True).strip()}`" if "default" in sub else "required"
+            default = (
+                f"`{yaml.safe_dump(sub['default'], default_flow_style=True).strip()}`"
+                if "default" in sub
+                else "required"
+            )
             if default.endswith("...`"):
                 default = default[:-5] + "`"
             description = " ".join(str(sub.get("description", "")).split())

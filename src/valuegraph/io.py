@@ -9,11 +9,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from valuegraph.errors import DataError
+
+if TYPE_CHECKING:  # polars is imported where needed: the GPU image lacks it
+    import polars as pl
 
 
 @contextmanager
@@ -79,6 +80,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 def read_parquet(path: str | os.PathLike[str]) -> pl.DataFrame:
     """Read a Parquet file, turning a corrupt or missing file into a one-line error."""
+    import polars as pl
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -93,6 +96,8 @@ def read_parquet(path: str | os.PathLike[str]) -> pl.DataFrame:
 
 def read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
     """Read a CSV or Parquet table, chosen by extension."""
+    import polars as pl
+
     path = Path(path)
     if path.suffix == ".csv":
         if not path.exists():

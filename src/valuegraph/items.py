@@ -36,7 +36,7 @@ ITEM_SCHEMA = {
 def fetch(
     url: str, sha256: str, dest: str | Path, local_copies: list[str] = (), timeout: float = 60
 ) -> Path:
-    """Copy a checksum-valid local copy, else download ``url``, to ``dest`` (atomically, verified)."""
+    """Copy a checksum-valid local copy, else download ``url``, to ``dest`` (atomic, verified)."""
     dest = Path(dest)
     if dest.exists() and sha256_file(dest) == sha256:
         return dest
@@ -66,7 +66,7 @@ def fetch(
 
 
 def read_items(path: str | Path, sha256: str | None = None) -> pl.DataFrame:
-    """Read the items CSV, checking columns, agreement and duplicates; errors name file/row/column."""
+    """Read the items CSV, checking columns, agreement and duplicates (errors name file/row/col)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: items file not found; set items.path or items.url in the config")
@@ -119,7 +119,9 @@ def select_values(
     if values is not None:
         unknown = [v for v in values if v not in counts]
         if unknown:
-            raise DataError(f"{source}: unknown value name(s) {unknown} in items.values; not in the items file")
+            raise DataError(
+                f"{source}: unknown value name(s) {unknown} in items.values; not in the items file"
+            )
         return list(values)
     chosen = sorted(v for v, n in counts.items() if n >= min_items)
     if not chosen:

@@ -16,7 +16,9 @@ from valuegraph.errors import DataError
 def build_matrix(responses: pl.DataFrame, values: list[str], score: str = "hard") -> pl.DataFrame:
     """Aggregate a responses table into the role x value score matrix."""
     if score == "soft" and responses["p_yes"].null_count() == responses.height:
-        raise DataError("matrix.score 'soft' needs p_yes, which generate mode does not produce; use 'hard'")
+        raise DataError(
+            "matrix.score 'soft' needs p_yes, which generate mode does not produce; use 'hard'"
+        )
     unknown = sorted(set(responses["value"].unique()) - set(values))
     if unknown:
         raise DataError(f"responses contain values {unknown} not in the value list {values}")
@@ -44,4 +46,6 @@ def build_matrix(responses: pl.DataFrame, values: list[str], score: str = "hard"
 
 def value_columns(matrix: pl.DataFrame) -> list[str]:
     """The value columns of a matrix (everything but identifiers and counts)."""
-    return [c for c in matrix.columns if c not in ("role_id", "condition", "n_answered", "n_unparsed")]
+    return [
+        c for c in matrix.columns if c not in ("role_id", "condition", "n_answered", "n_unparsed")
+    ]

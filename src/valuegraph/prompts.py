@@ -9,9 +9,8 @@ the uncached path alike, so both see identical tokens.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
-
-from valuegraph.io import short_hash
 
 TEMPLATE_VERSION = "1"
 MARKER = " your values"
@@ -42,7 +41,8 @@ class Prompt:
 
     @property
     def hash(self) -> str:
-        return short_hash(f"v{TEMPLATE_VERSION}\x1f{self.prefix}\x1f{self.suffix}")
+        text = f"v{TEMPLATE_VERSION}\x1f{self.prefix}\x1f{self.suffix}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def persona_line(mini_trait: str) -> str:
@@ -52,7 +52,10 @@ def persona_line(mini_trait: str) -> str:
 
 def _task_line(mode: str) -> str:
     if mode == "generate":
-        return "First write your Thought about the question, then Answer the question with 'yes' or 'no'.\n\n"
+        return (
+            "First write your Thought about the question, "
+            "then Answer the question with 'yes' or 'no'.\n\n"
+        )
     return "Answer the question with 'yes' or 'no'.\n\n"
 
 
@@ -105,7 +108,9 @@ def build_prompt(
         return Prompt(prefix, suffix)
     if template == "chat":
         if chat_renderer is None:
-            raise ValueError("template 'chat' needs a chat_renderer (the tokenizer's chat template)")
+            raise ValueError(
+                "template 'chat' needs a chat_renderer (the tokenizer's chat template)"
+            )
         sentinel = "\x00QUESTION\x00"
         rendered = chat_renderer(
             [{"role": "system", "content": system}, {"role": "user", "content": sentinel}]

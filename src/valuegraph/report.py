@@ -37,7 +37,9 @@ def plot_graph(graph: dict[str, Any], out: str | Path, title: str = "") -> None:
     }
     fig, ax = plt.subplots(figsize=(9, 9))
     nx.draw_networkx_nodes(g, pos, ax=ax, node_color="#dbe9f6", node_size=900, edgecolors="#35608c")
-    nx.draw_networkx_labels(g, {n: (x * 1.13, y * 1.13) for n, (x, y) in pos.items()}, ax=ax, font_size=9)
+    nx.draw_networkx_labels(
+        g, {n: (x * 1.13, y * 1.13) for n, (x, y) in pos.items()}, ax=ax, font_size=9
+    )
     for kind, style in EDGE_STYLE.items():
         edges = [e for e in graph["edges"] if e["type"] == kind]
         if not edges:

@@ -19,7 +19,14 @@ BASELINE_ID = "none"
 
 
 def baseline() -> dict[str, Any]:
-    return {"role_id": BASELINE_ID, "name": "", "gender": "", "job": "", "mbti": "", "mini_trait": ""}
+    return {
+        "role_id": BASELINE_ID,
+        "name": "",
+        "gender": "",
+        "job": "",
+        "mbti": "",
+        "mini_trait": "",
+    }
 
 
 def make_roles(

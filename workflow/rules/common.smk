@@ -130,12 +130,14 @@ def simulated_graph(wildcards):
     return [repo_path(spec.simulated["graph"])] if spec.source == "simulated" else []
 
 
-def discover_args(wildcards, threads):
+def discover_args(wildcards):
+    # No `threads` argument here: Snakemake cannot record params that depend on threads or
+    # resources, so a change of alpha & co. would not rerun discovery (tests/test_reruns.py).
     d = config["discovery"]
     return (
         f"--alpha {d['alpha']} --indep-test {d['indep_test']} --postprocess {d['postprocess']}"
         f" --interventions {d['interventions']} --bootstrap {d['bootstrap']}"
-        f" --threshold {d['stability_threshold']} --seed {config['seed']} --jobs {threads}"
+        f" --threshold {d['stability_threshold']} --seed {config['seed']}"
         " --exclude n_answered n_unparsed --drop-missing"
     )
 
@@ -210,10 +212,9 @@ def pc_graphs():
 
 
 def side_effect_tables(wildcards):
-    """Each model's steering side-effect table, where a rule of this workflow makes one."""
-    paths = [f"{R}/{m}/steering/side_effects.csv" for m in MODELS]
-    outputs = [o for r in workflow.rules for o in r.output]
-    return [p for p in paths if any(o.match(p) for o in outputs)]
+    """Each model's steering side-effect table, where this config's run makes one."""
+    wanted = set(final_outputs())
+    return [p for p in (f"{R}/{m}/steering/side_effects.csv" for m in MODELS) if p in wanted]
 
 
 def side_effect_args(wildcards, input):

@@ -14,7 +14,7 @@ rule discover:
     threads: 2 if BOOTSTRAP else 1
     shell:
         "valuegraph discover {input} --out {output} --method {wildcards.method} {params.args}"
-        " > {log} 2>&1"
+        " --jobs {threads} > {log} 2>&1"
 
 
 rule bench_discovery:

@@ -13,35 +13,64 @@ import sys
 
 from valuegraph.errors import ValuegraphError
 
-# Subcommand modules, in workflow order. Each defines register(subparsers).
-COMMAND_MODULES = [
-    "valuegraph.cli.items",
-    "valuegraph.cli.roles",
-    "valuegraph.cli.prepare_model",
-    "valuegraph.cli.collect",
-    "valuegraph.cli.matrix",
-    "valuegraph.cli.discover",
-    "valuegraph.cli.effects",
-    "valuegraph.cli.compare",
-    "valuegraph.cli.sae",
-    "valuegraph.cli.steering",
-    "valuegraph.cli.aggregate",
-    "valuegraph.cli.simulate",
-    "valuegraph.cli.report",
-    "valuegraph.cli.config",
-]
+# Subcommand -> the module that registers it (each module defines register(subparsers)).
+# Only the module of the command being run is imported, so a command loads only what it needs
+# (collect never imports causal-learn; discover never imports torch).
+COMMANDS = {
+    "fetch-items": "valuegraph.cli.items",
+    "items": "valuegraph.cli.items",
+    "roles": "valuegraph.cli.roles",
+    "prepare-model": "valuegraph.cli.prepare_model",
+    "collect": "valuegraph.cli.collect",
+    "merge-responses": "valuegraph.cli.collect",
+    "simulate": "valuegraph.cli.simulate",
+    "matrix": "valuegraph.cli.matrix",
+    "discover": "valuegraph.cli.discover",
+    "compare-graphs": "valuegraph.cli.compare",
+    "effects": "valuegraph.cli.effects",
+    "sae-activations": "valuegraph.cli.sae",
+    "sae-train": "valuegraph.cli.sae",
+    "sae-record": "valuegraph.cli.sae",
+    "sae-candidates": "valuegraph.cli.sae",
+    "steering-select": "valuegraph.cli.steering",
+    "steering-eval": "valuegraph.cli.steering",
+    "compare-models": "valuegraph.cli.aggregate",
+    "plot-graph": "valuegraph.cli.report",
+    "summary": "valuegraph.cli.report",
+    "method-table": "valuegraph.cli.simulate",
+    "compare-heatmap": "valuegraph.cli.simulate",
+    "plot-edge-frequencies": "valuegraph.cli.simulate",
+    "circumplex": "valuegraph.cli.simulate",
+    "bench": "valuegraph.cli.bench",
+    "bench-discovery": "valuegraph.cli.simulate",
+    "bench-table": "valuegraph.cli.simulate",
+    "check-config": "valuegraph.cli.config",
+    "config-docs": "valuegraph.cli.config",
+}
+COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="valuegraph", description="Causal structure of a language model's values."
     )
     parser.add_argument("--log", help="append log lines to this file as well as stderr")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules if modules is not None else COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _modules_for(argv: list[str]) -> list[str] | None:
+    """The one module to import when argv names a known command; None means all (for --help)."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--log":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return [COMMANDS[arg]] if arg in COMMANDS else None
+    return None
 
 
 def setup_logging(log_file: str | None, verbose: bool) -> None:
@@ -57,7 +86,8 @@ def setup_logging(log_file: str | None, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_modules_for(argv))
     args = parser.parse_args(argv)
     setup_logging(args.log, args.verbose)
     try:

@@ -28,5 +28,9 @@ def run(args: argparse.Namespace) -> None:
     total = unparsed + int(matrix["n_answered"].sum())
     log.info(
         "%s: %d rows; unparsed %d of %d answers (%.1f%%)",
-        args.out, matrix.height, unparsed, total, 100 * unparsed / max(total, 1),
+        args.out,
+        matrix.height,
+        unparsed,
+        total,
+        100 * unparsed / max(total, 1),
     )

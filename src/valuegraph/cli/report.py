@@ -26,13 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_summary(args: argparse.Namespace) -> None:
     table = summary_table(
-        read_parquet(args.train), read_parquet(args.test), read_json(args.graph), read_table(args.effects)
+        read_parquet(args.train),
+        read_parquet(args.test),
+        read_json(args.graph),
+        read_table(args.effects),
     )
     write_csv(table, args.out)
 
 
 def register_discovery(sub: argparse._SubParsersAction) -> None:
-    """Report commands of the discovery comparisons (registered from ``valuegraph.cli.simulate``)."""
+    """Report commands of the discovery comparisons (see ``valuegraph.cli.simulate``)."""
     m = sub.add_parser("method-table", help="compare discovery methods of one model")
     m.add_argument("graphs", nargs="+", help="GRAPH.json per method (file stem = method)")
     m.add_argument("--compare", required=True, help="the model's compare.csv")

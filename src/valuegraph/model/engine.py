@@ -15,6 +15,7 @@ The tests check batched == one-at-a-time and cached == uncached (max |d log p| <
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -104,6 +105,10 @@ class Engine:
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos |= set(gen_eos) if isinstance(gen_eos, list) else {gen_eos}
         self.eos_ids = sorted(i for i in eos if i is not None)
+        # transformers >= 5.2x names the KV-cache argument ``cache`` (``past_key_values`` is
+        # deprecated); older releases only know ``past_key_values``
+        params = inspect.signature(type(model).forward).parameters
+        self.cache_kw = "cache" if "cache" in params else "past_key_values"
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
         )
@@ -307,11 +312,12 @@ class Engine:
                 steering,
                 steer,
                 input_ids=ids,
-                cache=DynamicCache(),
                 use_cache=True,
                 logits_to_keep=1,
+                **{self.cache_kw: DynamicCache()},
             )
-        layers = [(layer.keys, layer.values) for layer in out.cache.layers]
+        cache = out.cache if self.cache_kw == "cache" else out.past_key_values
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
         return len(prefix_ids), layers
 
     def _cached_logprob_batch(
@@ -343,9 +349,9 @@ class Engine:
             input_ids=ids,
             attention_mask=attention,
             position_ids=positions,
-            cache=cache,
             use_cache=True,
             logits_to_keep=keep,
+            **{self.cache_kw: cache},
         )
         return self._scores(out.logits[torch.arange(n, device=self.device), column])
 

@@ -60,7 +60,9 @@ def materialise_gguf(spec: ModelSpec, dest: str | Path) -> Path:
     folder, gguf_file = gguf_location(spec)
     log.info("materialising %s from %s/%s", spec.name, folder, gguf_file)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
-    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=gguf_file, dtype=torch.float32
+    )
     model = AutoModelForCausalLM.from_config(gguf_model.config, dtype=torch.float32)
     model.load_state_dict(gguf_model.state_dict())
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,9 @@ def checkpoint_source(spec: ModelSpec, materialised: str | Path | None = None) -
     """Where ``from_pretrained`` should load the spec from (a folder, or a hub id + revision)."""
     if spec.source == "gguf_package":
         if materialised is None:
-            raise ModelUnavailableError(f"model '{spec.name}': GGUF models load from a materialised folder")
+            raise ModelUnavailableError(
+                f"model '{spec.name}': GGUF models load from a materialised folder"
+            )
         return {"pretrained_model_name_or_path": str(materialised)}
     if spec.source == "local":
         if not Path(spec.id).is_dir():
@@ -103,7 +107,9 @@ def check_available(spec: ModelSpec, materialised: str | Path | None = None) -> 
             f"{spec.id}{' --revision ' + spec.revision if spec.revision else ''}` on a machine "
             "with network access (into the same HF_HOME), or set source: local with a folder"
         )
-        state = "offline (HF_HUB_OFFLINE=1) and not in the local cache" if offline else "not loadable"
+        state = (
+            "offline (HF_HUB_OFFLINE=1) and not in the local cache" if offline else "not loadable"
+        )
         rev = f" at revision {spec.revision}" if spec.revision else ""
         raise ModelUnavailableError(
             f"model '{spec.name}' ({spec.id}{rev}) is {state}: {how} [{type(exc).__name__}]"

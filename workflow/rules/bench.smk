@@ -1,0 +1,22 @@
+# The collect benchmark (issue 4): every scoring mode on the same roles x items, on the first
+# configured model. A target of its own, not part of `all`: snakemake bench_collect
+
+
+rule bench_collect:
+    input:
+        model=f"{R}/models/{next(iter(MODELS))}/model.json",
+        item_table=f"{R}/items/test.parquet",
+        roles=f"{R}/roles/test.json",
+    output:
+        f"{R}/bench/collect.json",
+    log:
+        f"{R}/logs/bench_collect.log",
+    conda:
+        "../../envs/model.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    shell:
+        "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
+        " --roles {input.roles} --out {output} > {log} 2>&1"
