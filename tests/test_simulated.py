@@ -193,3 +193,13 @@ def test_discover_drops_missing_rows(respondent, train):
     graph = discovery.discover(holed, drop_missing=True)
     assert graph["params"]["n_rows"] == 79
     assert any("dropped 1 of 80 rows" in h and "Empathy" in h for h in graph["handling"])
+
+
+def test_value_prompt_sign_sets_the_shift_direction(respondent):
+    from valuegraph.config import parse_condition
+
+    base = respondent.latents("role-1")
+    up = respondent.latents("role-1", parse_condition("value_prompt:Achievement:+"))
+    down = respondent.latents("role-1", parse_condition("value_prompt:Achievement:-"))
+    i = respondent.nodes.index("Achievement")
+    assert up[i] > base[i] > down[i]

@@ -219,6 +219,9 @@ class SimulatedRespondent:
         targets = [a for a in condition.args if a in self.index]
         numbers = []
         for a in condition.args:
+            if a in ("+", "-"):  # value_prompt:<value>:<+|->: inclined / disinclined
+                numbers.append(1.0 if a == "+" else -1.0)
+                continue
             with contextlib.suppress(ValueError):
                 numbers.append(float(a))
         if not targets:

@@ -42,11 +42,14 @@ def n_groups(split):
 
 
 def model_identity(wildcards):
-    """The model's identity as JSON: its config entry (id, revision, dtype, SAE source, ...) and
+    """The model's identity as JSON: its config entry (id, revision, dtype, template, ...) and
     the prompt template version. A params value, so any change reruns only this model. Unset
-    (null) keys are left out, so a new optional key does not rerun existing models."""
+    (null) keys are left out, so a new optional key does not rerun existing models. The SAE
+    block is left out too: the SAE rules carry it in their own params, so changing the SAE
+    reruns the SAE and the steered conditions, not the unsteered answers."""
     entry = next(m for m in config["models"] if m["name"] == wildcards.model)
     record = {**entry, **MODELS[wildcards.model].to_dict(), "template_version": TEMPLATE_VERSION}
+    record.pop("sae", None)
     return json.dumps({k: v for k, v in record.items() if v is not None}, sort_keys=True)
 
 
@@ -139,7 +142,30 @@ def discover_args(wildcards):
         f" --interventions {d['interventions']} --bootstrap {d['bootstrap']}"
         f" --threshold {d['stability_threshold']} --seed {config['seed']}"
         " --exclude n_answered n_unparsed --drop-missing"
+        f" {discovery_rows_args(wildcards)}"
     )
+
+
+def discovery_rows_args(wildcards):
+    """Row selection for discovery (discovery.rows); see discovery_inputs."""
+    rows = config["discovery"]["rows"]
+    if rows == "all":
+        return ""
+    if rows == "unsteered":
+        return "--conditions none"
+    explicit = [c for c, kind in CONDITION_KINDS.items() if kind == "sae"]
+    args = " ".join(["--conditions none", *explicit])
+    if CANDIDATE_CONDITIONS:
+        args += f" --selection {discovery_inputs(wildcards)['selection']}"
+    return args
+
+
+def discovery_inputs(wildcards):
+    """The train matrix, plus the steering selection when discovery pools the kept features."""
+    out = {"matrix": f"{R}/{wildcards.model}/matrix/train.parquet"}
+    if config["discovery"]["rows"] == "paper" and CANDIDATE_CONDITIONS:
+        out["selection"] = f"{R}/{wildcards.model}/steering/selection.json"
+    return out
 
 
 def method_graphs(wildcards):

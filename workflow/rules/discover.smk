@@ -1,6 +1,6 @@
 rule discover:
     input:
-        f"{R}/{{model}}/matrix/train.parquet",
+        unpack(discovery_inputs),
     output:
         f"{R}/{{model}}/graph/{{method}}.json",
     wildcard_constraints:
@@ -13,7 +13,7 @@ rule discover:
         "../../envs/analysis.yaml"
     threads: 2 if BOOTSTRAP else 1
     shell:
-        "valuegraph discover {input} --out {output} --method {wildcards.method} {params.args}"
+        "valuegraph discover {input.matrix} --out {output} --method {wildcards.method} {params.args}"
         " --jobs {threads} > {log} 2>&1"
 
 

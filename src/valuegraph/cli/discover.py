@@ -6,7 +6,8 @@ import argparse
 import logging
 
 from valuegraph import discovery
-from valuegraph.io import read_table, write_json
+from valuegraph.errors import DataError
+from valuegraph.io import read_json, read_table, write_json
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="drop rows with missing values (count recorded in GRAPH.json handling)",
     )
+    p.add_argument(
+        "--conditions",
+        nargs="*",
+        default=None,
+        metavar="ID",
+        help="use only rows of these conditions (default: every row)",
+    )
+    p.add_argument(
+        "--selection",
+        help="steering selection.json: use the rows of 'none' plus the kept features (the paper)",
+    )
     p.set_defaults(func=run)
+
+
+def row_conditions(args: argparse.Namespace) -> list[str] | None:
+    """The conditions whose rows enter discovery, from --conditions and --selection."""
+    if args.conditions is None and args.selection is None:
+        return None
+    keep = list(args.conditions or [])
+    if args.selection:
+        keep += ["none", *read_json(args.selection)["kept"]]
+    return list(dict.fromkeys(keep))
 
 
 def run(args: argparse.Namespace) -> None:
     frame = read_table(args.matrix)
+    keep = row_conditions(args)
+    if keep is not None:
+        if args.condition_column not in frame.columns:
+            raise DataError(f"{args.matrix}: no '{args.condition_column}' column to select rows by")
+        frame = frame.filter(frame[args.condition_column].is_in(keep))
+        if frame.height == 0:
+            raise DataError(f"{args.matrix}: no rows of conditions {keep}")
     graph = discovery.discover(
         frame,
         method=args.method,
@@ -78,5 +107,8 @@ def run(args: argparse.Namespace) -> None:
         drop_missing=args.drop_missing,
     )
     graph["params"]["matrix"] = str(args.matrix)
+    if keep is not None:
+        graph["params"]["conditions"] = keep
+        graph["handling"].append(f"rows restricted to conditions {keep} ({frame.height} rows)")
     write_json(graph, args.out)
     log.info("wrote %s: %d nodes, %d edges", args.out, len(graph["nodes"]), len(graph["edges"]))
