@@ -19,6 +19,26 @@ REPO = Path(__file__).resolve().parents[1]
 ITEMS_CSV = Path(
     os.environ.get("VALUEGRAPH_ITEMS", REPO.parent / "shared/data/valuebench/value_orientation.csv")
 )
+# The paper's 17 values (ValueBench values with at least 20 items), alphabetical.
+PAPER_VALUES = [
+    "Achievement",
+    "Aesthetic",
+    "Anxiety Disorder",
+    "Breadth of Interest",
+    "Economic",
+    "Empathy",
+    "Organization",
+    "Political",
+    "Positive coping",
+    "Religious",
+    "Resilience",
+    "Social",
+    "Social Complexity",
+    "Social Cynicism",
+    "Theoretical",
+    "Uncertainty Avoidance",
+    "Understanding",
+]
 TINY_VALUES = ["Achievement", "Empathy", "Resilience", "Social", "Theoretical"]
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

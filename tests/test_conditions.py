@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import PAPER_VALUES
 
 import valuegraph.config as vg_config
 from valuegraph.config import condition_id, expand_conditions, parse_condition, read_definitions
@@ -96,26 +97,7 @@ def test_sae_conditions_need_an_sae_block_with_its_keys():
 
 def test_packaged_definitions_cover_the_paper_values():
     defs = read_definitions(vg_config.definitions_path({"steering": {}}))
-    paper = {
-        "Achievement",
-        "Aesthetic",
-        "Anxiety Disorder",
-        "Breadth of Interest",
-        "Economic",
-        "Empathy",
-        "Organization",
-        "Political",
-        "Positive coping",
-        "Religious",
-        "Resilience",
-        "Social",
-        "Social Complexity",
-        "Social Cynicism",
-        "Theoretical",
-        "Uncertainty Avoidance",
-        "Understanding",
-    }
-    assert set(defs) == paper
+    assert set(defs) == set(PAPER_VALUES)
     assert all(len(d) > 20 and "\t" not in d for d in defs.values())
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import PAPER_VALUES
 
 from valuegraph import cli
 from valuegraph.errors import DataError
@@ -30,25 +31,7 @@ from valuegraph.io import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 REFS = ROOT / "config" / "reference_graphs"
-VALUES = [
-    "Achievement",
-    "Aesthetic",
-    "Anxiety Disorder",
-    "Breadth of Interest",
-    "Economic",
-    "Empathy",
-    "Organization",
-    "Political",
-    "Positive coping",
-    "Religious",
-    "Resilience",
-    "Social",
-    "Social Complexity",
-    "Social Cynicism",
-    "Theoretical",
-    "Uncertainty Avoidance",
-    "Understanding",
-]
+VALUES = PAPER_VALUES
 
 # The paper's post-processed graphs (spec §9); "<->" is two directed edges.
 GEMMA = """Empathy->Achievement, Resilience->Achievement, Anxiety Disorder->Aesthetic,

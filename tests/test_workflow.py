@@ -109,3 +109,23 @@ def test_paper_config_plans_the_expected_jobs(tmp_path):
     assert counts["collect"] == 2 * (11 + 3) * (1 + 24 + 20)
     assert counts["sae_record"] == 2 and counts["sae_candidates"] == 2 and "sae_train" not in counts
     assert counts["matrix"] == 4 and counts["discover"] >= 2
+
+
+def test_default_config_plans_every_stage(tmp_path):
+    result = snakemake(
+        "-n",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(REPO / "config/config.yaml"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout)
+    # 13 train + 7 test roles in one group each; none + 3 SAE candidates + 2 value prompts
+    assert counts["collect"] == 2 * 6
+    assert counts["sae_train"] == 1 and counts["steering_select"] == 1
+    assert counts["steering_eval"] == 1 and counts["effects"] == 1
+    assert counts["schwartz_collect"] == 2 and counts["schwartz_circumplex"] == 1
+    assert counts["compare_graphs"] == 1 and counts["compare_models"] == 1

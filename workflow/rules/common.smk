@@ -77,6 +77,25 @@ def items_args():
     return " ".join(args)
 
 
+def schwartz_items_args():
+    """The PVQ40 items of the 10 Schwartz values (items.schwartz_track), split as configured."""
+    return (
+        f"--sha256 {config['items']['sha256']} --min-items 2 --questionnaire PVQ40"
+        f" --train-fraction {config['items']['train_fraction']} --seed {config['seed']} --values "
+        + " ".join(json.dumps(v) for v in SCHWARTZ_ORDER)
+    )
+
+
+def schwartz_collect_args(wildcards):
+    """Collect settings for the Schwartz track: every train role, every item, one shard."""
+    c = config["collect"]
+    return (
+        f"--mode {c['mode']} --batch-size {c['batch_size']} --max-new-tokens {c['max_new_tokens']}"
+        f" --roles-per-shard {n_roles('train')} --train-sample-rate 1.0 --seed {config['seed']}"
+        + ("" if c["prefix_cache"] else " --no-prefix-cache")
+    )
+
+
 def collect_args(wildcards):
     c = config["collect"]
     args = [
@@ -102,11 +121,6 @@ def shards(wildcards):
         for condition in CONDITIONS
         for group in range(n_groups(wildcards.split))
     ]
-
-
-def discovery_args():
-    d = config["discovery"]
-    return f"--alpha {d['alpha']} --indep-test {d['indep_test']} --postprocess {d['postprocess']}"
 
 
 # ---- discovery methods, comparisons, Schwartz track, planted benchmark (issue 5)
@@ -204,6 +218,8 @@ def discovery_outputs(model):
         out += [f"{R}/{model}/report/edge_frequency_{m}.png" for m in METHODS]
     if SCHWARTZ:
         out += [f"{R}/{model}/report/circumplex.csv", f"{R}/{model}/report/circumplex.png"]
+    if config["items"]["schwartz_track"]:
+        out += [f"{R}/{model}/schwartz/circumplex.csv", f"{R}/{model}/schwartz/circumplex.png"]
     return out
 
 
