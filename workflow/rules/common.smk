@@ -228,6 +228,7 @@ def model_outputs(model):
         *[f"{R}/{model}/matrix/{split}.parquet" for split in SPLITS],
         f"{R}/{model}/graph/pc.json",
         f"{R}/{model}/effects/role.csv",
+        f"{R}/{model}/effects/effects.png",
         f"{R}/{model}/report/graph.png",
         f"{R}/{model}/report/summary.csv",
         *discovery_outputs(model),

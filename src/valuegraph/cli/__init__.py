@@ -37,6 +37,7 @@ COMMANDS = {
     "compare-models": "valuegraph.cli.aggregate",
     "plot-graph": "valuegraph.cli.report",
     "summary": "valuegraph.cli.report",
+    "plot-effects": "valuegraph.cli.report",
     "method-table": "valuegraph.cli.simulate",
     "compare-heatmap": "valuegraph.cli.simulate",
     "plot-edge-frequencies": "valuegraph.cli.simulate",

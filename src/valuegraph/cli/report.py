@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from valuegraph.io import read_json, read_parquet, read_table, write_csv
-from valuegraph.report import plot_graph, summary_table
+from valuegraph.report import plot_effects, plot_graph, summary_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="")
     p.add_argument("--out", required=True)
     p.set_defaults(func=lambda a: plot_graph(read_json(a.graph), a.out, a.title))
+
+    e = sub.add_parser("plot-effects", help="heatmap of the DoWhy effect estimates")
+    e.add_argument("--role", required=True)
+    e.add_argument("--steering", required=True)
+    e.add_argument("--title", default="")
+    e.add_argument("--out", required=True)
+    e.set_defaults(
+        func=lambda a: plot_effects(read_table(a.role), read_table(a.steering), a.out, a.title)
+    )
 
     s = sub.add_parser("summary", help="per-value summary table")
     s.add_argument("--train", required=True)
