@@ -147,3 +147,15 @@ def test_concurrent_runs_are_refused_by_the_lock(tmp_path, tiny_model, items_csv
     finally:
         first.terminate()
         first.wait(timeout=60)
+
+
+def test_downloaded_file_with_wrong_checksum_is_refused(items_csv, tmp_path):
+    from valuegraph.errors import DataError
+    from valuegraph.items import fetch
+
+    dest = tmp_path / "value_orientation.csv"
+    with pytest.raises(DataError, match="does not match the pinned"):
+        fetch(items_csv.resolve().as_uri(), "0" * 64, dest)
+    assert not dest.exists(), "a file with the wrong checksum must not land under its final name"
+    good = "cb81699e9ed621477d120246b3facd4d2943e880a93e19a68bdb4deaed9f6f11"
+    assert fetch(items_csv.resolve().as_uri(), good, dest) == dest and dest.exists()
