@@ -109,6 +109,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, items_csv: Path) -> Pat
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", items_csv)
 
 
+@pytest.fixture(scope="session")
+def tiny(tiny_model: Path):
+    """The tiny model loaded in fp32 eval mode, with its left-padding tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    return model, tokenizer
+
+
 def tiny_config(tiny_model: Path, items_csv: Path, **overrides) -> dict:
     """A small, fast config on the tiny model (5 values, 14 + 4 roles)."""
     config = {
@@ -136,9 +148,9 @@ def make_workdir(path: Path, config: dict) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run the repo's workflow in ``workdir`` with its config.yaml (local executor)."""
-    cmd = [
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    """The command that runs the repo's workflow in ``workdir`` with its config.yaml."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -152,9 +164,22 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.C
         "2",
         *args,
     ]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def snakemake_env() -> dict[str, str]:
+    """The environment for workflow runs: this interpreter's bin first, so rules find valuegraph."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the repo's workflow in ``workdir`` with its config.yaml (local executor)."""
     return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir
+        snakemake_command(workdir, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=snakemake_env(),
+        cwd=workdir,
     )
 
 

@@ -7,7 +7,6 @@ import logging
 import polars as pl
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from valuegraph.model.engine import (
     Engine,
@@ -20,14 +19,6 @@ from valuegraph.prompts import persona_line
 
 PERSONA = persona_line("Gender: female; Job: Exhibition designer, MBTI: ISTP")
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    return model, tokenizer
 
 
 @pytest.fixture(scope="module")

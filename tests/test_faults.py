@@ -116,22 +116,13 @@ def test_concurrent_runs_are_refused_by_the_lock(tmp_path, tiny_model, items_csv
     import sys
     import time
 
-    from conftest import REPO, make_workdir, run_snakemake, tiny_config
+    from conftest import make_workdir, run_snakemake, snakemake_command, snakemake_env, tiny_config
 
     workdir = make_workdir(tmp_path / "run", tiny_config(tiny_model, items_csv))
     first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--cores",
-            "1",
-            "--configfile",
-            "config.yaml",
-        ],
+        snakemake_command(workdir, "--cores", "1"),
         cwd=workdir,
+        env=snakemake_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -139,6 +130,8 @@ def test_concurrent_runs_are_refused_by_the_lock(tmp_path, tiny_model, items_csv
         locks = workdir / ".snakemake" / "locks"
         deadline = time.time() + 120
         while not (locks.exists() and any(locks.iterdir())) and time.time() < deadline:
+            if first.poll() is not None:
+                break
             time.sleep(0.2)
         assert first.poll() is None, "the first run ended before the second could start"
         second = run_snakemake(workdir, "--cores", "1")

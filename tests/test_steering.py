@@ -6,7 +6,6 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from valuegraph.errors import ConfigError
 from valuegraph.model.engine import Engine, EngineSettings
@@ -20,14 +19,6 @@ from valuegraph.model.steering import (
 from valuegraph.prompts import MARKER, persona_line
 
 PERSONA = persona_line("Gender: male; Job: Sailor, MBTI: ENTP")
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    return model, tokenizer
 
 
 @pytest.fixture(scope="module")
