@@ -113,7 +113,6 @@ def test_hook_layer_beyond_depth(tiny_model):
 @pytest.mark.slow
 def test_concurrent_runs_are_refused_by_the_lock(tmp_path, tiny_model, items_csv):
     import subprocess
-    import sys
     import time
 
     from conftest import make_workdir, run_snakemake, snakemake_command, snakemake_env, tiny_config
