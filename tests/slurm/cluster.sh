@@ -21,6 +21,8 @@
 # not written by this script is first saved as slurm.conf.bak.<epoch>), /etc/munge/munge.key
 # (created once, reused afterwards), /run/munge.
 set -euo pipefail
+# The daemons live in sbin, which a minimal PATH (cron, CI runners) may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 readonly MARKER="# Written by valuegraph tests/slurm/cluster.sh"
 readonly PARTITION="${SLURM_CI_PARTITION:-debug}"
