@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from transformers import DynamicCache
 
 from valuegraph.errors import ConfigError, ModelUnavailableError
+from valuegraph.io import atomic_dir
 from valuegraph.model.engine import Engine, EngineSettings
 from valuegraph.model.steering import marker_token_positions, resid_post_module
 from valuegraph.prompts import MARKER, persona_line
@@ -329,17 +329,9 @@ def sae_metrics(sae: Any, acts: torch.Tensor, batch_size: int = 4096) -> dict[st
 
 def save_sae(sae: Any, folder: str | Path) -> Path:
     """Save with sae-lens (``SAE.save_model``) into ``folder``, atomically."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as tmp:
         sae.save_model(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return Path(folder)
 
 
 # --------------------------------------------------------------------------- candidates
