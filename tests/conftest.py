@@ -166,9 +166,14 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
     ]
 
 
+# The system's folders only: a workflow must not rely on an activated venv (no PATH lookups).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def snakemake_env() -> dict[str, str]:
-    """The environment for workflow runs: this interpreter's bin first, so rules find valuegraph."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    """The environment for workflow runs: PATH holds only the system's folders, as for a user
+    who runs ``.venv/bin/snakemake`` without activating the venv."""
+    return {**os.environ, "PATH": SYSTEM_PATH}
 
 
 def run_snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

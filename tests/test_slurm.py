@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import make_workdir
+from conftest import SYSTEM_PATH, make_workdir
 from polars.testing import assert_frame_equal
 
 pytestmark = pytest.mark.slurm
@@ -250,8 +250,8 @@ def run_workflow_via_slurm(
     """Run ``snakefile`` in ``workdir`` with ``--profile profiles/slurm`` and the CI overrides.
 
     Snakemake runs from this test's interpreter (the project venv); the plugin submits each job
-    as ``<that interpreter> -m snakemake ...`` with ``--export=ALL``, and the venv's ``bin`` is
-    put first on PATH so that shell commands in the jobs find the venv's tools too.  A workflow
+    as ``<that interpreter> -m snakemake ...`` with ``--export=ALL``; PATH holds only the system's
+    folders, so the rules must run the package without a PATH lookup.  A workflow
     profile (``profiles/default`` next to ``workdir`` or the Snakefile) applies as for a user;
     pass ``--workflow-profile ...`` in ``extra_args`` to choose one.  The log also goes to
     ``workdir/slurm-run.log``.  Does not assert; see ``SlurmRun.assert_all_jobs_via_sbatch``.
@@ -272,7 +272,7 @@ def run_workflow_via_slurm(
         command += ["--configfile", str(configfile)]
     command += list(extra_args)
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = SYSTEM_PATH
     start = time.monotonic()
     try:
         proc = subprocess.run(

@@ -18,5 +18,5 @@ rule bench_collect:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
+        "{VALUEGRAPH} bench collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --out {output} > {log} 2>&1"

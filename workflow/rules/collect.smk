@@ -14,7 +14,7 @@ rule prepare_model:
     resources:
         mem_mb=4000,
     shell:
-        "valuegraph prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
+        "{VALUEGRAPH} prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
         " --out {output} > {log} 2>&1"
 
 
@@ -42,7 +42,7 @@ rule collect:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
+        "{VALUEGRAPH} collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
         " --split {wildcards.split} --condition {params.condition:q} --group {wildcards.group}"
         " {params.args} {params.steering} --out {output} > {log} 2>&1"
 
@@ -58,4 +58,4 @@ rule merge_responses:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "valuegraph merge-responses {input} --out {output} > {log} 2>&1"
+        "{VALUEGRAPH} merge-responses {input} --out {output} > {log} 2>&1"

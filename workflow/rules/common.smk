@@ -2,9 +2,15 @@
 
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
+# The workflow's own package, importable without installing it (how catalog workflows ship code).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
 
 import valuegraph.config as vg_config
@@ -19,6 +25,20 @@ except ConfigError as exc:
 validate(config, "../schemas/config.schema.yaml", set_default=False)
 
 R = config["results"]
+
+
+def valuegraph_command():
+    """How rules run the package: no PATH lookup. The interpreter that runs this workflow (a
+    venv's python, wherever it lives; the same one inside SLURM jobs), or under --sdm conda the
+    rule env's own python; the workflow's src/ first on PYTHONPATH, so the env needs the
+    dependencies only, never an install of this checkout."""
+    in_conda_env = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    python = "python" if in_conda_env else shlex.quote(sys.executable)
+    src = shlex.quote(str(Path(workflow.basedir) / "src"))
+    return f"PYTHONPATH={src} {python} -m valuegraph"
+
+
+VALUEGRAPH = valuegraph_command()
 MODELS = vg_config.model_specs(config)
 # sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time).
 CONDITIONS = {vg_config.condition_id(c): c for c in vg_config.expand_conditions(config)}

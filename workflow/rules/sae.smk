@@ -27,7 +27,7 @@ rule sae_activations:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph sae-activations --model-record {input.model} --items {input.item_table}"
+        "{VALUEGRAPH} sae-activations --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --hook {params.hook} --mode {params.mode}"
         " --max-tokens {params.max_tokens} --train-sample-rate {params.rate}"
         " --seed {params.seed} --out {output} > {log} 2>&1"
@@ -53,7 +53,7 @@ rule sae_train:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
+        "{VALUEGRAPH} sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
         " {params.args} --out-dir {output.trained} --metrics {output.metrics} > {log} 2>&1"
 
 
@@ -79,7 +79,7 @@ rule sae_record:
     resources:
         mem_mb=8000,
     shell:
-        "valuegraph sae-record --model-record {input.model} {params.args}"
+        "{VALUEGRAPH} sae-record --model-record {input.model} {params.args}"
         " --out {output.record} --table {output.table} > {log} 2>&1"
 
 
@@ -102,5 +102,5 @@ rule sae_candidates:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
+        "{VALUEGRAPH} sae-candidates --model-record {input.model} --sae-record {input.sae}"
         " --roles {input.roles} --mode {params.mode} --k {params.k} --out {output} > {log} 2>&1"

@@ -17,7 +17,7 @@ rule schwartz_items:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "valuegraph items --path {input:q} {params.args} --out-train {output.train}"
+        "{VALUEGRAPH} items --path {input:q} {params.args} --out-train {output.train}"
         " --out-test {output.test} --out-values {output.values} > {log} 2>&1"
 
 
@@ -42,7 +42,7 @@ rule schwartz_collect:
         gpu=1,
         mem_mb=8000,
     shell:
-        "valuegraph collect --model-record {input.model} --items {input.item_table}"
+        "{VALUEGRAPH} collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --split train --condition none --group 0 {params.args}"
         " --out {output} > {log} 2>&1"
 
@@ -90,5 +90,5 @@ rule schwartz_circumplex:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "{VALUEGRAPH} circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"
