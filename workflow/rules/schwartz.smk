@@ -63,8 +63,8 @@ rule schwartz_matrix:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "(valuegraph merge-responses {input.train} {input.test} --out {output.responses}"
-        " && valuegraph matrix {output.responses} --values {input.values}"
+        "({VALUEGRAPH} merge-responses {input.train} {input.test} --out {output.responses}"
+        " && {VALUEGRAPH} matrix {output.responses} --values {input.values}"
         " --score {params.score} --out {output.matrix}) > {log} 2>&1"
 
 
