@@ -19,6 +19,7 @@ import polars as pl
 from valuegraph.discovery import SYMMETRIC_TYPES, descendants, graph_edges, to_networkx
 from valuegraph.errors import DataError
 from valuegraph.io import read_json
+from valuegraph.values import SCHWARTZ_ORDER
 
 __all__ = [
     "SCHWARTZ_ORDER",
@@ -40,19 +41,6 @@ __all__ = [
     "to_networkx",
 ]
 
-# Schwartz (1992) circular order; adjacent values are compatible, opposite ones conflict.
-SCHWARTZ_ORDER = (
-    "Self-Direction",
-    "Stimulation",
-    "Hedonism",
-    "Achievement",
-    "Power",
-    "Security",
-    "Conformity",
-    "Tradition",
-    "Benevolence",
-    "Universalism",
-)
 
 
 # --------------------------------------------------------------------------- loading

@@ -21,5 +21,5 @@ rule compare_models:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} compare-models --names {params.names} --graphs {input.graphs}"
+        "valuegraph compare-models --names {params.names} --graphs {input.graphs}"
         " --side-effects {params.side_effects} --out {output} > {log} 2>&1"

@@ -12,11 +12,11 @@ rule bench_collect:
     log:
         f"{R}/logs/bench_collect.log",
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} bench collect --model-record {input.model} --items {input.item_table}"
+        "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --out {output} > {log} 2>&1"

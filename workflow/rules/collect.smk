@@ -9,12 +9,12 @@ rule prepare_model:
     log:
         f"{R}/logs/{{model}}/prepare_model.log",
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 1
     resources:
         mem_mb=4000,
     shell:
-        "{VALUEGRAPH} prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
+        "valuegraph prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
         " --out {output} > {log} 2>&1"
 
 
@@ -36,13 +36,13 @@ rule collect:
     benchmark:
         f"{R}/benchmarks/{{model}}/collect/{{split}}_{{condition}}_{{group}}.tsv"
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
+        "valuegraph collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
         " --split {wildcards.split} --condition {params.condition:q} --group {wildcards.group}"
         " {params.args} {params.steering} --out {output} > {log} 2>&1"
 
@@ -58,4 +58,4 @@ rule merge_responses:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} merge-responses {input} --out {output} > {log} 2>&1"
+        "valuegraph merge-responses {input} --out {output} > {log} 2>&1"

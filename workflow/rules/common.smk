@@ -11,34 +11,38 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
-from snakemake.utils import validate
 
 import valuegraph.config as vg_config
-import valuegraph.graphs as vg_graphs
 from valuegraph.errors import ConfigError
 from valuegraph.prompts import TEMPLATE_VERSION
+from valuegraph.values import SCHWARTZ_ORDER
 
+# Validated once, against workflow/schemas/config.schema.yaml (a link to the package's copy),
+# with the schema's defaults filled in and one-line errors that name the key.
 try:
     config = vg_config.validate(config, "config")
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, "../schemas/config.schema.yaml", set_default=False)
 
 R = config["results"]
 
 
-def valuegraph_command():
-    """How rules run the package: no PATH lookup. The interpreter that runs this workflow (a
-    venv's python, wherever it lives; the same one inside SLURM jobs), or under --sdm conda the
-    rule env's own python; the workflow's src/ first on PYTHONPATH, so the env needs the
-    dependencies only, never an install of this checkout."""
+def valuegraph_function():
+    """`valuegraph` in every rule's shell command, without a PATH lookup: a shell function that
+    runs the package with the interpreter running this workflow (a venv's python wherever it
+    lives, the same one inside SLURM jobs) or, under --sdm conda, the rule env's own python,
+    with the workflow's src/ first on PYTHONPATH (the envs hold dependencies only)."""
     in_conda_env = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     python = "python" if in_conda_env else shlex.quote(sys.executable)
     src = shlex.quote(str(Path(workflow.basedir) / "src"))
-    return f"PYTHONPATH={src} {python} -m valuegraph"
+    # braces doubled twice: once for this f-string, once for Snakemake's formatting of commands
+    return f'valuegraph() {{{{ PYTHONPATH={src} {python} -m valuegraph "$@"; }}}}; '
 
 
-VALUEGRAPH = valuegraph_command()
+shell.prefix(f"set -euo pipefail; {valuegraph_function()}")
+
+# The model rules' conda env (--sdm conda only): the CUDA or the CPU build of torch.
+MODEL_ENV = {"gpu": "../../envs/model.yaml", "cpu": "../../envs/model-cpu.yaml"}[config["model_env"]]
 MODELS = vg_config.model_specs(config)
 # sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time).
 CONDITIONS = {vg_config.condition_id(c): c for c in vg_config.expand_conditions(config)}
@@ -62,14 +66,30 @@ def n_groups(split):
 
 
 def model_identity(wildcards):
-    """The model's identity as JSON: its config entry (id, revision, dtype, template, ...) and
-    the prompt template version. A params value, so any change reruns only this model. Unset
-    (null) keys are left out, so a new optional key does not rerun existing models. The SAE
-    block is left out too: the SAE rules carry it in their own params, so changing the SAE
-    reruns the SAE and the steered conditions, not the unsteered answers."""
+    """The model's identity as JSON: its config entry (id, revision, dtype, template, ...), the
+    prompt template version and, for a packaged GGUF, the package's fingerprint. A params
+    value, so any change reruns only this model. Unset (null) keys are left out, so a new
+    optional key does not rerun existing models. The SAE block is left out too: the SAE rules
+    carry it in their own params, so changing the SAE reruns the SAE and the steered
+    conditions, not the unsteered answers."""
+    from valuegraph.errors import ModelUnavailableError
+    from valuegraph.model_source import cached_package_fingerprint
+
     entry = next(m for m in config["models"] if m["name"] == wildcards.model)
-    record = {**entry, **MODELS[wildcards.model].to_dict(), "template_version": TEMPLATE_VERSION}
+    spec = MODELS[wildcards.model]
+    record = {**entry, **spec.to_dict(), "template_version": TEMPLATE_VERSION}
     record.pop("sae", None)
+    # A packaged GGUF's fingerprint (distribution, version, the file's sha256 from its RECORD):
+    # upgrading the package or changing the file reruns the model. Read in this process's
+    # environment, which the jobs share (same interpreter); under --sdm conda the jobs run in
+    # envs/model.yaml's env instead, which pins the package and whose changes the software-env
+    # trigger sees. prepare-model checks the job sees the fingerprint planned here.
+    in_conda_env = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    if spec.source == "gguf_package" and not in_conda_env:
+        try:
+            record["fingerprint"] = cached_package_fingerprint(spec.id, spec.gguf_file, spec.name)
+        except ModelUnavailableError as exc:
+            raise WorkflowError(str(exc)) from None
     return json.dumps({k: v for k, v in record.items() if v is not None}, sort_keys=True)
 
 
@@ -144,7 +164,6 @@ def shards(wildcards):
 
 
 # ---- discovery methods, comparisons, Schwartz track, planted benchmark (issue 5)
-SCHWARTZ_ORDER = list(vg_graphs.SCHWARTZ_ORDER)
 SCHWARTZ = config["items"].get("value_set") == "schwartz10"
 # pc always runs: effects and the report read graph/pc.json.
 METHODS = list(dict.fromkeys(["pc", *config["discovery"]["methods"]]))

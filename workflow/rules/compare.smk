@@ -13,7 +13,7 @@ rule compare_graphs:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} compare-graphs {input.graphs} --names {params.names} --references {input.references}"
+        "valuegraph compare-graphs {input.graphs} --names {params.names} --references {input.references}"
         " --restrict --focus {params.focus} --out {output} > {log} 2>&1"
 
 
@@ -34,7 +34,7 @@ rule method_table:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} method-table {input.graphs} --compare {input.compare} --out {output} > {log} 2>&1"
+        "valuegraph method-table {input.graphs} --compare {input.compare} --out {output} > {log} 2>&1"
 
 
 rule compare_heatmap:
@@ -53,7 +53,7 @@ rule compare_heatmap:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} compare-heatmap {input} --method pc --out {output} > {log} 2>&1"
+        "valuegraph compare-heatmap {input} --method pc --out {output} > {log} 2>&1"
 
 
 rule edge_frequencies:
@@ -74,7 +74,7 @@ rule edge_frequencies:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} plot-edge-frequencies {input} --title '{wildcards.model} {wildcards.method}'"
+        "valuegraph plot-edge-frequencies {input} --title '{wildcards.model} {wildcards.method}'"
         " --out {output} > {log} 2>&1"
 
 
@@ -100,5 +100,5 @@ rule circumplex:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"

@@ -13,7 +13,7 @@ rule discover:
         "../../envs/analysis.yaml"
     threads: 2 if BOOTSTRAP else 1
     shell:
-        "{VALUEGRAPH} discover {input.matrix} --out {output} --method {wildcards.method} {params.args}"
+        "valuegraph discover {input.matrix} --out {output} --method {wildcards.method} {params.args}"
         " --jobs {threads} > {log} 2>&1"
 
 
@@ -33,7 +33,7 @@ rule bench_discovery:
         "../../envs/analysis.yaml"
     threads: 2
     shell:
-        "{VALUEGRAPH} bench-discovery --items {input.item_csv:q} --graph {input.graph:q} {params.args}"
+        "valuegraph bench-discovery --items {input.item_csv:q} --graph {input.graph:q} {params.args}"
         " --jobs {threads} --out {output} > {log} 2>&1"
 
 
@@ -53,4 +53,4 @@ rule bench_discovery_table:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} bench-table {input} --out {output} > {log} 2>&1"
+        "valuegraph bench-table {input} --out {output} > {log} 2>&1"

@@ -29,7 +29,7 @@ rule effects:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
+        "valuegraph effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
         " --out-role {output.role} --out-steering {output.steering}"
         " --out-graph {output.graph} > {log} 2>&1"
 
@@ -51,5 +51,5 @@ rule plot_effects:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} plot-effects --role {input.role} --steering {input.steering}"
+        "valuegraph plot-effects --role {input.role} --steering {input.steering}"
         " --title {wildcards.model:q} --out {output} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule fetch_items:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} fetch-items --url {params.url:q} --sha256 {params.sha256} {params.local} --out {output} > {log} 2>&1"
+        "valuegraph fetch-items --url {params.url:q} --sha256 {params.sha256} {params.local} --out {output} > {log} 2>&1"
 
 
 rule items:
@@ -29,5 +29,5 @@ rule items:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} items --path {input:q} {params.args} --out-train {output.train}"
+        "valuegraph items --path {input:q} {params.args} --out-train {output.train}"
         " --out-test {output.test} --out-values {output.values} > {log} 2>&1"

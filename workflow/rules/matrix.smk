@@ -12,5 +12,5 @@ rule matrix:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} matrix {input.responses} --values {input.values} --score {params.score}"
+        "valuegraph matrix {input.responses} --values {input.values} --score {params.score}"
         " --out {output} > {log} 2>&1"

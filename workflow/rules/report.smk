@@ -14,7 +14,7 @@ rule plot_graph:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} plot-graph {input} --title {wildcards.model:q} --out {output} > {log} 2>&1"
+        "valuegraph plot-graph {input} --title {wildcards.model:q} --out {output} > {log} 2>&1"
 
 
 rule summary:
@@ -36,5 +36,5 @@ rule summary:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} summary --train {input.train} --test {input.test} --graph {input.graph}"
+        "valuegraph summary --train {input.train} --test {input.test} --graph {input.graph}"
         " --effects {input.effects} --out {output} > {log} 2>&1"

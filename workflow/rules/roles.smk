@@ -14,6 +14,6 @@ rule roles:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} roles --n-train {params.n_train} --n-test {params.n_test} --seed {params.seed}"
+        "valuegraph roles --n-train {params.n_train} --n-test {params.n_test} --seed {params.seed}"
         " --locale {params.locale} {params.baseline} --out-train {output.train}"
         " --out-test {output.test} > {log} 2>&1"

@@ -21,13 +21,13 @@ rule sae_activations:
     benchmark:
         f"{R}/benchmarks/{{model}}/sae_activations.tsv"
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} sae-activations --model-record {input.model} --items {input.item_table}"
+        "valuegraph sae-activations --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --hook {params.hook} --mode {params.mode}"
         " --max-tokens {params.max_tokens} --train-sample-rate {params.rate}"
         " --seed {params.seed} --out {output} > {log} 2>&1"
@@ -47,13 +47,13 @@ rule sae_train:
     benchmark:
         f"{R}/benchmarks/{{model}}/sae_train.tsv"
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
+        "valuegraph sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
         " {params.args} --out-dir {output.trained} --metrics {output.metrics} > {log} 2>&1"
 
 
@@ -74,12 +74,12 @@ rule sae_record:
     log:
         f"{R}/logs/{{model}}/sae_record.log",
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 1
     resources:
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} sae-record --model-record {input.model} {params.args}"
+        "valuegraph sae-record --model-record {input.model} {params.args}"
         " --out {output.record} --table {output.table} > {log} 2>&1"
 
 
@@ -96,11 +96,11 @@ rule sae_candidates:
     log:
         f"{R}/logs/{{model}}/sae_candidates.log",
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} sae-candidates --model-record {input.model} --sae-record {input.sae}"
+        "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
         " --roles {input.roles} --mode {params.mode} --k {params.k} --out {output} > {log} 2>&1"

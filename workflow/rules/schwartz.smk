@@ -17,7 +17,7 @@ rule schwartz_items:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} items --path {input:q} {params.args} --out-train {output.train}"
+        "valuegraph items --path {input:q} {params.args} --out-train {output.train}"
         " --out-test {output.test} --out-values {output.values} > {log} 2>&1"
 
 
@@ -36,13 +36,13 @@ rule schwartz_collect:
     log:
         f"{R}/logs/{{model}}/schwartz_collect_{{part}}.log",
     conda:
-        "../../envs/model.yaml"
+        MODEL_ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
     shell:
-        "{VALUEGRAPH} collect --model-record {input.model} --items {input.item_table}"
+        "valuegraph collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --split train --condition none --group 0 {params.args}"
         " --out {output} > {log} 2>&1"
 
@@ -63,8 +63,8 @@ rule schwartz_matrix:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "({VALUEGRAPH} merge-responses {input.train} {input.test} --out {output.responses}"
-        " && {VALUEGRAPH} matrix {output.responses} --values {input.values}"
+        "(valuegraph merge-responses {input.train} {input.test} --out {output.responses}"
+        " && valuegraph matrix {output.responses} --values {input.values}"
         " --score {params.score} --out {output.matrix}) > {log} 2>&1"
 
 
@@ -90,5 +90,5 @@ rule schwartz_circumplex:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"

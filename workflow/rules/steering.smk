@@ -20,7 +20,7 @@ rule steering_select:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} steering-select --train {input.train} --values {input.values} {params.candidates}"
+        "valuegraph steering-select --train {input.train} --values {input.values} {params.candidates}"
         " --conditions {params.conditions} {params.args} --out {output} > {log} 2>&1"
 
 
@@ -86,7 +86,7 @@ rule steering_eval:
         "../../envs/analysis.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} steering-eval --train {input.train} --test {input.test} --values {input.values}"
+        "valuegraph steering-eval --train {input.train} --test {input.test} --values {input.values}"
         " --selection {input.selection} {params.candidates} --conditions {params.conditions}"
         " --graph {input.graph} --references {input.references} {params.args}"
         " --table1 {output.table1} --table1-png {output.table1_png}"
