@@ -1,0 +1,1 @@
+model.post-deploy.sh
