@@ -129,3 +129,35 @@ def test_default_config_plans_every_stage(tmp_path):
     assert counts["steering_eval"] == 1 and counts["effects"] == 1
     assert counts["schwartz_collect"] == 2 and counts["schwartz_circumplex"] == 1
     assert counts["compare_graphs"] == 1 and counts["compare_models"] == 1
+
+
+HEAVY_MODULES = {"numpy", "polars", "networkx", "torch", "pandas", "scipy", "matplotlib"}
+
+
+def dry_run_imports(snakefile, workdir, *args: str) -> set[str]:
+    """Top-level modules imported by a `snakemake -n` of ``snakefile`` (python -X importtime)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1",
+         "--snakefile", str(snakefile), "--directory", str(workdir), *args],
+        capture_output=True, text=True, cwd=workdir, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)", result.stderr, re.M)
+    return {name.split(".")[0] for name in found}
+
+
+def test_dag_build_is_light_and_validates_the_config_once(tmp_path):
+    """Building the default DAG adds no heavy library to what Snakemake itself imports (so a
+    login node or a Snakemake-only env plans the run in seconds), and the config is validated
+    in one place."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "Snakefile").write_text('rule all:\n    output: "x"\n    shell: "touch x"\n')
+    baseline = dry_run_imports(bare / "Snakefile", bare)
+    ours = dry_run_imports(
+        REPO / "Snakefile", tmp_path, "--configfile", str(REPO / "config/config.yaml")
+    )
+    assert "valuegraph" in ours and "jsonschema" in ours
+    assert not (ours - baseline) & HEAVY_MODULES, sorted((ours - baseline) & HEAVY_MODULES)
+    rules = "\n".join(p.read_text() for p in (REPO / "workflow").rglob("*.smk"))
+    assert len(re.findall(r"\bvalidate\(", rules)) == 1 and "vg_config.validate(" in rules
