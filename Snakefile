@@ -29,6 +29,13 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/bench.smk"
 
 
+# Run on the submitting host, not as cluster jobs: the download (compute nodes are often
+# offline) and the target rule.
+localrules:
+    all,
+    fetch_items,
+
+
 rule all:
     default_target: True
     input:

@@ -12,14 +12,14 @@ rule compare_models:
             category="Across models",
             labels={"table": "model pairs"},
         ),
-    params:
-        names=" ".join(json.dumps(m) for m in MODELS),
-        side_effects=side_effect_args,
     log:
         f"{R}/logs/compare_models.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        names=" ".join(json.dumps(m) for m in MODELS),
+        side_effects=side_effect_args,
     shell:
         "valuegraph compare-models --names {params.names} --graphs {input.graphs}"
         " --side-effects {params.side_effects} --out {output} > {log} 2>&1"

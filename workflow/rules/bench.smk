@@ -16,7 +16,8 @@ rule bench_collect:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("bench_collect"),
+        runtime=model_runtime("bench_collect"),
     shell:
         "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --out {output} > {log} 2>&1"

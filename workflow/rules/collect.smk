@@ -3,16 +3,17 @@ rule prepare_model:
         simulated_graph,
     output:
         f"{R}/models/{{model}}/model.json",
-    params:
-        model=model_identity,
-        checkpoint=lambda wildcards: f"{R}/models/{wildcards.model}/checkpoint",
     log:
         f"{R}/logs/{{model}}/prepare_model.log",
     conda:
         MODEL_ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=model_mem_mb("prepare_model"),
+        runtime=model_runtime("prepare_model"),
+    params:
+        model=model_identity,
+        checkpoint=lambda wildcards: f"{R}/models/{wildcards.model}/checkpoint",
     shell:
         "valuegraph prepare-model --model {params.model:q} --checkpoint {params.checkpoint}"
         " --out {output} > {log} 2>&1"
@@ -26,11 +27,6 @@ rule collect:
         roles=f"{R}/roles/{{split}}.json",
     output:
         f"{R}/{{model}}/responses/{{split}}/{{condition}}/group{{group}}.parquet",
-    params:
-        model=model_identity,
-        condition=condition_spec,
-        args=collect_args,
-        steering=collect_steering_args,
     log:
         f"{R}/logs/{{model}}/collect/{{split}}_{{condition}}_{{group}}.log",
     benchmark:
@@ -40,7 +36,13 @@ rule collect:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("collect"),
+        runtime=model_runtime("collect"),
+    params:
+        model=model_identity,
+        condition=condition_spec,
+        args=collect_args,
+        steering=collect_steering_args,
     shell:
         "valuegraph collect --model-record {input.model} --items {input.item_table} --roles {input.roles}"
         " --split {wildcards.split} --condition {params.condition:q} --group {wildcards.group}"

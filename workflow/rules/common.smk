@@ -42,7 +42,9 @@ def valuegraph_function():
 shell.prefix(f"set -euo pipefail; {valuegraph_function()}")
 
 # The model rules' conda env (--sdm conda only): the CUDA or the CPU build of torch.
-MODEL_ENV = {"gpu": "../../envs/model.yaml", "cpu": "../../envs/model-cpu.yaml"}[config["model_env"]]
+MODEL_ENV = {"gpu": "../../envs/model.yaml", "cpu": "../../envs/model-cpu.yaml"}[
+    config["model_env"]
+]
 MODELS = vg_config.model_specs(config)
 # sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time).
 CONDITIONS = {vg_config.condition_id(c): c for c in vg_config.expand_conditions(config)}
@@ -113,7 +115,9 @@ def items_args():
     if items["values"] and not SCHWARTZ:
         args.append("--values " + " ".join(json.dumps(v) for v in items["values"]))
     if SCHWARTZ:  # the 10 Schwartz values, PVQ40 items only
-        args.append("--questionnaire PVQ40 --values " + " ".join(json.dumps(v) for v in SCHWARTZ_ORDER))
+        args.append(
+            "--questionnaire PVQ40 --values " + " ".join(json.dumps(v) for v in SCHWARTZ_ORDER)
+        )
     return " ".join(args)
 
 
@@ -345,7 +349,9 @@ def collect_steering_args(wildcards):
     inputs = collect_steering_inputs(wildcards)
     args = []
     if "sae" in inputs:
-        args.append(f"--sae-record {inputs['sae']} --coefficient {sae_coefficient(wildcards.model)}")
+        args.append(
+            f"--sae-record {inputs['sae']} --coefficient {sae_coefficient(wildcards.model)}"
+        )
         args.append(f"--positions {STEER['positions']}")
     if "candidates" in inputs:
         args.append(f"--candidates {inputs['candidates']}")
@@ -438,3 +444,37 @@ def steering_outputs(model):
     if SAE_CONDITIONS:
         out.append(f"{R}/{model}/sae/sae.csv")
     return out
+
+
+# ---- resources (issue 11.7)
+# mem_mb and runtime (minutes) of the model rules, from the config alone (the DAG cannot load a
+# model): valuegraph.resources sizes them from the model's parameters (models[].params_b, else
+# a table of known ids), its dtype's bytes per parameter and the collection size. Both grow
+# with the attempt, so a retry (profiles/slurm: retries: 1) asks for twice as much.
+import valuegraph.resources as vg_resources
+
+
+def resource_model(wildcards):
+    """The job's model: its {model} wildcard, else the first configured one (bench_collect)."""
+    return wildcards.get("model") or next(iter(MODELS))
+
+
+def model_mem_mb(rule):
+    """resources: mem_mb of a model rule, grown with the attempt."""
+
+    def mem_mb(wildcards, attempt):
+        kind = CONDITION_KINDS.get(wildcards.get("condition"), "none")
+        steered = kind in ("sae", "sae_candidate")
+        return vg_resources.mem_mb(rule, config, resource_model(wildcards), attempt, steered)
+
+    return mem_mb
+
+
+def model_runtime(rule):
+    """resources: runtime (minutes) of a model rule, grown with the attempt."""
+
+    def runtime(wildcards, attempt):
+        split = wildcards.get("split") or wildcards.get("part") or "train"
+        return vg_resources.runtime(rule, config, resource_model(wildcards), attempt, split)
+
+    return runtime

@@ -4,14 +4,14 @@ rule compare_graphs:
         references=reference_paths(),
     output:
         f"{R}/{{model}}/graph/compare.csv",
-    params:
-        names=compare_names,
-        focus=focus_names,
     log:
         f"{R}/logs/{{model}}/compare_graphs.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        names=compare_names,
+        focus=focus_names,
     shell:
         "valuegraph compare-graphs {input.graphs} --names {params.names} --references {input.references}"
         " --restrict --focus {params.focus} --out {output} > {log} 2>&1"
@@ -66,10 +66,10 @@ rule edge_frequencies:
             category="Edge stability",
             labels={"model": "{model}", "method": "{method}"},
         ),
-    wildcard_constraints:
-        method="pc|fci|ges|boss|grasp",
     log:
         f"{R}/logs/{{model}}/edge_frequency_{{method}}.log",
+    wildcard_constraints:
+        method="pc|fci|ges|boss|grasp",
     conda:
         "../../envs/report.yaml"
     threads: 1

@@ -3,15 +3,15 @@ rule discover:
         unpack(discovery_inputs),
     output:
         f"{R}/{{model}}/graph/{{method}}.json",
-    wildcard_constraints:
-        method="pc|fci|ges|boss|grasp",
-    params:
-        args=discover_args,
     log:
         f"{R}/logs/{{model}}/discover_{{method}}.log",
+    wildcard_constraints:
+        method="pc|fci|ges|boss|grasp",
     conda:
         "../../envs/analysis.yaml"
     threads: 2 if BOOTSTRAP else 1
+    params:
+        args=discover_args,
     shell:
         "valuegraph discover {input.matrix} --out {output} --method {wildcards.method} {params.args}"
         " --jobs {threads} > {log} 2>&1"
@@ -23,8 +23,6 @@ rule bench_discovery:
         graph=repo_path(config["bench"]["graph"]),
     output:
         f"{R}/bench/discovery.json",
-    params:
-        args=bench_args(),
     log:
         f"{R}/logs/bench_discovery.log",
     benchmark:
@@ -32,6 +30,8 @@ rule bench_discovery:
     conda:
         "../../envs/analysis.yaml"
     threads: 2
+    params:
+        args=bench_args(),
     shell:
         "valuegraph bench-discovery --items {input.item_csv:q} --graph {input.graph:q} {params.args}"
         " --jobs {threads} --out {output} > {log} 2>&1"

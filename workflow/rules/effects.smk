@@ -21,13 +21,13 @@ rule effects:
             category="Effects (DoWhy)",
             labels={"model": "{model}", "table": "graph-implied (IDA)"},
         ),
-    params:
-        seed=config["seed"],
     log:
         f"{R}/logs/{{model}}/effects.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        seed=config["seed"],
     shell:
         "valuegraph effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
         " --out-role {output.role} --out-steering {output.steering}"

@@ -4,13 +4,13 @@ rule matrix:
         values=f"{R}/items/values.json",
     output:
         f"{R}/{{model}}/matrix/{{split}}.parquet",
-    params:
-        score=config["matrix"]["score"],
     log:
         f"{R}/logs/{{model}}/matrix_{{split}}.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        score=config["matrix"]["score"],
     shell:
         "valuegraph matrix {input.responses} --values {input.values} --score {params.score}"
         " --out {output} > {log} 2>&1"

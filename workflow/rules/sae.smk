@@ -10,12 +10,6 @@ rule sae_activations:
         roles=f"{R}/roles/train.json",
     output:
         temp(f"{R}/{{model}}/sae/activations.safetensors"),
-    params:
-        hook=sae_hook,
-        mode=config["collect"]["mode"],
-        max_tokens=STEER["sae_training"]["max_tokens"],
-        rate=config["items"]["train_sample_rate"],
-        seed=config["seed"],
     log:
         f"{R}/logs/{{model}}/sae_activations.log",
     benchmark:
@@ -25,7 +19,14 @@ rule sae_activations:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("sae_activations"),
+        runtime=model_runtime("sae_activations"),
+    params:
+        hook=sae_hook,
+        mode=config["collect"]["mode"],
+        max_tokens=STEER["sae_training"]["max_tokens"],
+        rate=config["items"]["train_sample_rate"],
+        seed=config["seed"],
     shell:
         "valuegraph sae-activations --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --hook {params.hook} --mode {params.mode}"
@@ -39,9 +40,6 @@ rule sae_train:
     output:
         trained=directory(f"{R}/{{model}}/sae/trained"),
         metrics=f"{R}/{{model}}/sae/metrics.json",
-    params:
-        hook=sae_hook,
-        args=sae_train_args(),
     log:
         f"{R}/logs/{{model}}/sae_train.log",
     benchmark:
@@ -51,7 +49,11 @@ rule sae_train:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("sae_train"),
+        runtime=model_runtime("sae_train"),
+    params:
+        hook=sae_hook,
+        args=sae_train_args(),
     shell:
         "valuegraph sae-train --activations {input} --hook {params.hook} --model-name {wildcards.model}"
         " {params.args} --out-dir {output.trained} --metrics {output.metrics} > {log} 2>&1"
@@ -69,15 +71,16 @@ rule sae_record:
             subcategory="SAE",
             labels={"model": "{model}", "table": "SAE"},
         ),
-    params:
-        args=sae_record_args,
     log:
         f"{R}/logs/{{model}}/sae_record.log",
     conda:
         MODEL_ENV
     threads: 1
     resources:
-        mem_mb=8000,
+        mem_mb=model_mem_mb("sae_record"),
+        runtime=model_runtime("sae_record"),
+    params:
+        args=sae_record_args,
     shell:
         "valuegraph sae-record --model-record {input.model} {params.args}"
         " --out {output.record} --table {output.table} > {log} 2>&1"
@@ -90,9 +93,6 @@ rule sae_candidates:
         roles=f"{R}/roles/train.json",
     output:
         f"{R}/{{model}}/steering/candidates.json",
-    params:
-        k=STEER["n_candidates"],
-        mode=config["collect"]["mode"],
     log:
         f"{R}/logs/{{model}}/sae_candidates.log",
     conda:
@@ -100,7 +100,11 @@ rule sae_candidates:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("sae_candidates"),
+        runtime=model_runtime("sae_candidates"),
+    params:
+        k=STEER["n_candidates"],
+        mode=config["collect"]["mode"],
     shell:
         "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
         " --roles {input.roles} --mode {params.mode} --k {params.k} --out {output} > {log} 2>&1"

@@ -9,13 +9,13 @@ rule schwartz_items:
         train=f"{R}/schwartz/items/train.parquet",
         test=f"{R}/schwartz/items/test.parquet",
         values=f"{R}/schwartz/items/values.json",
-    params:
-        args=schwartz_items_args(),
     log:
         f"{R}/logs/schwartz_items.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        args=schwartz_items_args(),
     shell:
         "valuegraph items --path {input:q} {params.args} --out-train {output.train}"
         " --out-test {output.test} --out-values {output.values} > {log} 2>&1"
@@ -28,19 +28,20 @@ rule schwartz_collect:
         roles=f"{R}/roles/train.json",
     output:
         f"{R}/{{model}}/schwartz/responses_{{part}}.parquet",
-    wildcard_constraints:
-        part="train|test",
-    params:
-        model=model_identity,
-        args=schwartz_collect_args,
     log:
         f"{R}/logs/{{model}}/schwartz_collect_{{part}}.log",
+    wildcard_constraints:
+        part="train|test",
     conda:
         MODEL_ENV
     threads: 2
     resources:
         gpu=1,
-        mem_mb=8000,
+        mem_mb=model_mem_mb("schwartz_collect"),
+        runtime=model_runtime("schwartz_collect"),
+    params:
+        model=model_identity,
+        args=schwartz_collect_args,
     shell:
         "valuegraph collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} --split train --condition none --group 0 {params.args}"
@@ -55,13 +56,13 @@ rule schwartz_matrix:
     output:
         responses=f"{R}/{{model}}/schwartz/responses.parquet",
         matrix=f"{R}/{{model}}/schwartz/matrix.parquet",
-    params:
-        score=config["matrix"]["score"],
     log:
         f"{R}/logs/{{model}}/schwartz_matrix.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        score=config["matrix"]["score"],
     shell:
         "(valuegraph merge-responses {input.train} {input.test} --out {output.responses}"
         " && valuegraph matrix {output.responses} --values {input.values}"

@@ -10,15 +10,15 @@ rule steering_select:
         candidates=steering_candidates,
     output:
         f"{R}/{{model}}/steering/selection.json",
-    params:
-        conditions=condition_specs_arg(),
-        candidates=candidates_arg,
-        args=selection_args(),
     log:
         f"{R}/logs/{{model}}/steering_select.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        conditions=condition_specs_arg(),
+        candidates=candidates_arg,
+        args=selection_args(),
     shell:
         "valuegraph steering-select --train {input.train} --values {input.values} {params.candidates}"
         " --conditions {params.conditions} {params.args} --out {output} > {log} 2>&1"
@@ -76,15 +76,15 @@ rule steering_eval:
             subcategory="Targeted steering",
             labels={"model": "{model}", "figure": "targeted steering"},
         ),
-    params:
-        conditions=condition_specs_arg(),
-        candidates=candidates_arg,
-        args=steering_eval_args,
     log:
         f"{R}/logs/{{model}}/steering_eval.log",
     conda:
         "../../envs/analysis.yaml"
     threads: 1
+    params:
+        conditions=condition_specs_arg(),
+        candidates=candidates_arg,
+        args=steering_eval_args,
     shell:
         "valuegraph steering-eval --train {input.train} --test {input.test} --values {input.values}"
         " --selection {input.selection} {params.candidates} --conditions {params.conditions}"
