@@ -81,6 +81,7 @@ def model_identity(wildcards):
     spec = MODELS[wildcards.model]
     record = {**entry, **spec.to_dict(), "template_version": TEMPLATE_VERSION}
     record.pop("sae", None)
+    record.pop("params_b", None)  # scheduling only (resources), not the model's identity
     # A packaged GGUF's fingerprint (distribution, version, the file's sha256 from its RECORD):
     # upgrading the package or changing the file reruns the model. Read in this process's
     # environment, which the jobs share (same interpreter); under --sdm conda the jobs run in
