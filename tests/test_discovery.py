@@ -374,6 +374,24 @@ def test_no_numeric_columns():
         discover(pl.DataFrame({"role": ["a", "b"]}))
 
 
+@pytest.mark.parametrize("dtype", [pl.Float64, pl.String], ids=["typed", "csv-header-only"])
+def test_no_rows_is_named_as_the_cause(dtype):
+    """A header-only CSV reads as string columns: the cause is the missing rows, not the types."""
+    frame = pl.DataFrame(schema={"role_id": pl.String, "A": dtype, "B": dtype})
+    with pytest.raises(DataError, match=r"^the matrix has no rows \(columns 'role_id', 'A', 'B'\)"):
+        discover(frame)
+
+
+def test_cli_header_only_matrix(tmp_path, monkeypatch, capsys, jci8):
+    matrix = tmp_path / "m.csv"
+    matrix.write_text(",".join(jci8.columns) + "\n")
+    rc = _run_cli(["discover", str(matrix), "--out", str(tmp_path / "g.json")], monkeypatch)
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f"valuegraph discover: error: {matrix}: the matrix has a header but no rows" in err
+    assert "no numeric columns" not in err
+
+
 def test_bad_options_are_config_errors(jci8):
     with pytest.raises(ConfigError, match="method 'lingam'"):
         discover(jci8, method="lingam")

@@ -91,3 +91,38 @@ def test_value_without_test_items(tmp_path):
     table = items.read_items(write(tmp_path, HEADER + rows + "Q,j,W,1,Should I j?\n"))
     with pytest.raises(DataError, match="value 'W' has 1 items, leaving no"):
         items.split(table, ["V", "W"], 0.7, seed=0)
+
+
+def test_header_only_file_has_no_rows(tmp_path):
+    path = write(tmp_path, HEADER)
+    with pytest.raises(DataError, match=r"items.csv: the items file has a header but no rows"):
+        items.read_items(path)
+
+
+@pytest.mark.parametrize(
+    ("rows", "where"),
+    [
+        ("Q,i1,V,,Should I a?\n", "row 2, column 'agreement'"),
+        ("Q,i1,V,1,Should I a?\nQ,i2,V,-1,\n", "row 3, column 'question'"),
+        ("Q,i1,V,1,Should I a?\nQ,i2,  ,-1,Should I b?\n", "row 3, column 'value'"),
+        ("Q,,V,1,Should I a?\n", "row 2, column 'item'"),
+        ("Q,i1,V,1\n", "row 2, column 'question'"),  # a short row: the cell is missing
+        # the first row in file order wins, whichever column is blank
+        ("Q,i1,V,1,\nQ,i2,V,,Should I b?\n", "row 2, column 'question'"),
+    ],
+    ids=["agreement", "question", "value-spaces", "item", "short-row", "first-row-first"],
+)
+def test_blank_cell_names_file_row_and_column(tmp_path, rows, where):
+    path = write(tmp_path, HEADER + rows)
+    with pytest.raises(DataError, match=rf"items.csv: {where}: empty value$"):
+        items.read_items(path)
+
+
+def test_blank_line_and_ragged_row_are_named(tmp_path):
+    path = write(tmp_path, HEADER + "Q,i1,V,1,Should I a?\n,,,,\n")
+    with pytest.raises(DataError, match=r"items.csv: row 3: the row is blank; delete it"):
+        items.read_items(path)
+    path = write(tmp_path, HEADER + "Q,i1,V,1,Should I a?\nQ,i2,V,1,Should I, or not?\n")
+    with pytest.raises(DataError, match=r"row 3 has 6 fields but the header has 5") as err:
+        items.read_items(path)
+    assert "\n" not in str(err.value)

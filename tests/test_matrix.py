@@ -1,13 +1,14 @@
 """Matrix stage: aggregation, unparsed handling, fixed value order."""
 
 import math
+import re
 
 import polars as pl
 import pytest
 
 from valuegraph.collect import RESPONSE_SCHEMA
 from valuegraph.errors import DataError
-from valuegraph.matrix import build_matrix, value_columns
+from valuegraph.matrix import build_matrix, read_matrix, value_columns
 
 
 def responses(rows):
@@ -90,3 +91,29 @@ def test_all_unparsed_value_is_missing_not_zero():
 def test_unknown_value_is_an_error():
     with pytest.raises(DataError, match=r"values \['A'\] not in the value list"):
         build_matrix(responses(ROWS), ["B"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_read_matrix_refuses_a_header_without_rows(tmp_path, suffix):
+    matrix = build_matrix(responses(ROWS), ["B", "A"])
+    path = tmp_path / f"m{suffix}"
+    write = matrix.write_csv if suffix == ".csv" else matrix.write_parquet
+    write(path)
+    assert read_matrix(path).equals(matrix)
+    empty = tmp_path / f"empty{suffix}"
+    (matrix.clear().write_csv if suffix == ".csv" else matrix.clear().write_parquet)(empty)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(empty))}: the matrix has a header but"):
+        read_matrix(empty)
+
+
+def test_read_matrix_names_empty_ragged_and_missing_files(tmp_path):
+    empty = tmp_path / "m.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"m.csv: the matrix is empty \(no header, no rows\)"):
+        read_matrix(empty)
+    ragged = tmp_path / "r.csv"
+    ragged.write_text("role_id,A,B\nr1,0.5,0.1\nr2,0.5,0.1,0.9\n")
+    with pytest.raises(DataError, match=r"r.csv: row 3 has 4 fields but the header has 3"):
+        read_matrix(ragged)
+    with pytest.raises(DataError, match=r"nope.parquet: file not found"):
+        read_matrix(tmp_path / "nope.parquet")

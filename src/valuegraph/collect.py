@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +26,17 @@ import polars as pl
 from tqdm import tqdm
 
 from valuegraph import items as items_mod
-from valuegraph.config import Condition
-from valuegraph.io import read_json, read_parquet, short_hash, write_json, write_parquet
+from valuegraph.config import Condition, ModelSpec
+from valuegraph.errors import DataError
+from valuegraph.io import (
+    json_type,
+    read_json,
+    read_json_object,
+    read_parquet,
+    short_hash,
+    write_json,
+    write_parquet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,28 @@ class Respondent(Protocol):
         skip: set[int],
         on_batch: BatchCallback,
     ) -> None: ...
+
+
+def read_model_record(
+    path: str | os.PathLike[str], required: Sequence[str] = ()
+) -> tuple[dict[str, Any], ModelSpec]:
+    """Read a prepare-model record (``results/models/<m>/model.json``): (record, its spec).
+
+    The record must hold a ``spec`` object with a string ``name`` and ``source``, plus any
+    ``required`` keys (e.g. ``d_model`` for an SAE); errors name the file and the key.
+    """
+    fix = "rerun prepare-model for this model"
+    record = read_json_object(path, ["spec", *required], "model record", fix)
+    spec = record["spec"]
+    if not isinstance(spec, dict):
+        raise DataError(f"{path}: key 'spec': expected an object, got {json_type(spec)}; {fix}")
+    for key in ("name", "source"):
+        if not isinstance(spec.get(key), str) or not spec[key]:
+            got = "missing" if key not in spec else json.dumps(spec[key])
+            raise DataError(
+                f"{path}: key 'spec.{key}': expected a non-empty string, got {got}; {fix}"
+            )
+    return record, ModelSpec.from_dict(spec)
 
 
 def role_groups(roles: list[dict[str, Any]], per_shard: int) -> list[list[dict[str, Any]]]:

@@ -513,6 +513,11 @@ def discover(
     # In JCI mode the condition column is never a system node, even when numeric.
     cond = condition_column if interventions == "jci" else None
     bookkeeping = [c for c in BOOKKEEPING_COLUMNS if c in frame.columns and c not in exclude]
+    if frame.height == 0:
+        raise DataError(
+            f"the matrix has no rows (columns {_describe(frame.columns)}); discovery needs one "
+            "row per role and condition"
+        )
     names = node_columns(frame, [*exclude, *bookkeeping], cond)
     if not names:
         raise DataError(

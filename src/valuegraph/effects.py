@@ -133,6 +133,8 @@ GRAPH_SCHEMA: dict[str, pl.DataType] = {
 
 def check_matrix(matrix: pl.DataFrame, values: Sequence[str] | None = None) -> list[str]:
     """Validate a score matrix and return the value columns to analyse."""
+    if matrix.height == 0:
+        raise DataError(f"the matrix has no rows (columns {matrix.columns})")
     missing = [c for c in ("role_id", "condition") if c not in matrix.columns]
     if missing:
         raise DataError(f"matrix lacks identifier column(s) {missing}; columns: {matrix.columns}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,40 +90,131 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     if not path.exists():
         raise DataError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text())
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty, not JSON")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
-def read_parquet(path: str | os.PathLike[str]) -> pl.DataFrame:
-    """Read a Parquet file, turning a corrupt or missing file into a one-line error."""
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+
+
+def json_type(value: Any) -> str:
+    """How an error names a JSON value's type ("an object", "a list", "a number", ...)."""
+    if value is None:
+        return "null"
+    return _JSON_TYPES.get(type(value), "a number")
+
+
+def read_json_object(
+    path: str | os.PathLike[str], required: Sequence[str], what: str, fix: str = ""
+) -> dict[str, Any]:
+    """Read a JSON object that must have the ``required`` keys (errors name file and key)."""
+    data = read_json(path)
+    hint = f"; {fix}" if fix else ""
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: the {what} must be a JSON object, got {json_type(data)}{hint}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise DataError(
+            f"{path}: key {missing[0]!r} missing; the {what} needs keys {list(required)}{hint}"
+        )
+    return data
+
+
+def read_records(
+    path: str | os.PathLike[str], required: Sequence[str], what: str
+) -> list[dict[str, Any]]:
+    """Read a non-empty JSON list of objects that each have the ``required`` keys.
+
+    Errors name the file, the record (1-based, ``record 2 of 5``) and the key.
+    """
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError(f"{path}: the {what} must be a JSON list of records, got {json_type(data)}")
+    if not data:
+        raise DataError(f"{path}: the {what} has no rows (an empty list)")
+    for n, record in enumerate(data, 1):
+        where = f"{path}: record {n} of {len(data)}"
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{where} is {json_type(record)}, not an object with keys {list(required)}"
+            )
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise DataError(
+                f"{where}, key {missing[0]!r}: missing; each record needs keys {list(required)}"
+            )
+    return data
+
+
+def require_rows(frame: pl.DataFrame, path: str | os.PathLike[str], what: str) -> pl.DataFrame:
+    """Refuse a table with a header (columns) but no rows, naming the file."""
+    if frame.height == 0:
+        raise DataError(f"{path}: the {what} has a header but no rows")
+    return frame
+
+
+def read_parquet(path: str | os.PathLike[str], what: str | None = None) -> pl.DataFrame:
+    """Read a Parquet file, turning a corrupt or missing file into a one-line error.
+
+    With ``what`` (e.g. ``"matrix"``), a file with columns but no rows is an error too.
+    """
     import polars as pl
 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
     try:
-        return pl.read_parquet(path)
+        frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for corrupt files
         raise DataError(
             f"{path}: not a readable Parquet file ({type(exc).__name__}); "
             "delete it and rerun the rule that writes it"
         ) from None
+    return frame if what is None else require_rows(frame, path, what)
 
 
-def read_table(path: str | os.PathLike[str]) -> pl.DataFrame:
-    """Read a CSV or Parquet table, chosen by extension."""
+def read_table(path: str | os.PathLike[str], what: str | None = None) -> pl.DataFrame:
+    """Read a CSV or Parquet table, chosen by extension (``what``: see :func:`read_parquet`)."""
     import polars as pl
 
     path = Path(path)
-    if path.suffix == ".csv":
-        if not path.exists():
-            raise DataError(f"{path}: file not found")
-        try:
-            return pl.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"{path}: not a readable CSV file ({exc})") from None
-    return read_parquet(path)
+    if path.suffix != ".csv":
+        return read_parquet(path, what)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the {what or 'file'} is empty (no header, no rows)")
+    try:
+        frame = pl.read_csv(path)
+    except Exception as exc:
+        raise csv_error(path, exc) from None
+    return frame if what is None else require_rows(frame, path, what)
+
+
+def csv_error(path: str | os.PathLike[str], exc: Exception) -> DataError:
+    """A one-line error for a CSV polars cannot read: the first row whose field count differs
+    from the header's when there is one, else the first line of polars' message."""
+    try:
+        with open(path, newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            for n, row in enumerate(rows, 2):
+                if row and len(row) != len(header):
+                    return DataError(
+                        f"{path}: row {n} has {len(row)} fields but the header has "
+                        f"{len(header)}; quote fields that contain commas"
+                    )
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"{path}: not a readable CSV file ({first})")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

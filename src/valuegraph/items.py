@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from valuegraph.errors import DataError
-from valuegraph.io import atomic_path, sha256_file
+from valuegraph.io import atomic_path, csv_error, require_rows, sha256_file
 from valuegraph.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -80,18 +80,13 @@ def read_items(path: str | Path, sha256: str | None = None) -> pl.DataFrame:
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except Exception as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
+        raise csv_error(path, exc) from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)}")
-    if frame.height == 0:
-        raise DataError(f"{path}: the items file has a header but no rows")
+    require_rows(frame, path, "items file")
     frame = frame.select(REQUIRED_COLUMNS).with_row_index("row")
-    for column in REQUIRED_COLUMNS:
-        empty = frame.filter(pl.col(column).is_null() | (pl.col(column).str.strip_chars() == ""))
-        if empty.height:
-            row = empty["row"][0] + 2  # 1-based, after the header line
-            raise DataError(f"{path}: row {row}, column '{column}': empty value")
+    _check_blank_cells(frame, path)
     bad = frame.filter(~pl.col("agreement").str.strip_chars().is_in(["1", "-1", "+1"]))
     if bad.height:
         row, value = bad["row"][0] + 2, bad["agreement"][0]
@@ -109,6 +104,22 @@ def read_items(path: str | Path, sha256: str | None = None) -> pl.DataFrame:
         pl.col("agreement").str.strip_chars().cast(pl.Int8),
         pl.col("question"),
     )
+
+
+def _check_blank_cells(frame: pl.DataFrame, path: Path) -> None:
+    """Raise for the first row (in file order) with a blank required cell, naming its column."""
+    blank = pl.concat_list(
+        [(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "")) for c in REQUIRED_COLUMNS]
+    )
+    flagged = frame.select("row", blank.alias("blank")).filter(pl.col("blank").list.any())
+    if not flagged.height:
+        return
+    row, cells = flagged.row(0)
+    line = row + 2  # 1-based, after the header line
+    if all(cells):
+        raise DataError(f"{path}: row {line}: the row is blank; delete it")
+    column = REQUIRED_COLUMNS[cells.index(True)]
+    raise DataError(f"{path}: row {line}, column '{column}': empty value")
 
 
 def select_values(

@@ -8,9 +8,12 @@ not neutral); ``soft`` uses agreement x (2 p_yes - 1) instead (log-prob mode onl
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 
 from valuegraph.errors import DataError
+from valuegraph.io import read_table
 
 
 def build_matrix(responses: pl.DataFrame, values: list[str], score: str = "hard") -> pl.DataFrame:
@@ -49,3 +52,8 @@ def value_columns(matrix: pl.DataFrame) -> list[str]:
     return [
         c for c in matrix.columns if c not in ("role_id", "condition", "n_answered", "n_unparsed")
     ]
+
+
+def read_matrix(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Read a score matrix (CSV or Parquet); a file with a header but no rows is an error."""
+    return read_table(path, what="matrix")

@@ -7,15 +7,21 @@ The baseline has role_id ``none`` and an empty mini_trait.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import numpy as np
 from faker import Faker
 
+from valuegraph.errors import DataError
+from valuegraph.io import read_records
 from valuegraph.seeding import derive_seed
 
 MBTI_TYPES = [a + b + c + d for a in "EI" for b in "SN" for c in "TF" for d in "JP"]
 BASELINE_ID = "none"
+# What the later stages read from a role (the other keys describe the persona).
+ROLE_KEYS = ("role_id", "mini_trait")
 
 
 def baseline() -> dict[str, Any]:
@@ -59,3 +65,27 @@ def make_roles(
         records = [{"role_id": f"{split}-{i:03d}", **p} for i, p in enumerate(chunk)]
         out[split] = ([baseline()] if with_baseline else []) + records
     return out
+
+
+def read_roles(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a roles JSON: a non-empty list of records with a unique string ``role_id`` and a
+    string ``mini_trait`` (errors name the file, the record and the key)."""
+    roles = read_records(path, ROLE_KEYS, "roles file")
+    seen: dict[str, int] = {}
+    for n, role in enumerate(roles, 1):
+        for key in ROLE_KEYS:
+            if not isinstance(role[key], str):
+                raise DataError(
+                    f"{path}: record {n} of {len(roles)}, key {key!r}: expected a string, got "
+                    f"{json.dumps(role[key])}"
+                )
+        role_id = role["role_id"]
+        if not role_id.strip():
+            raise DataError(f"{path}: record {n} of {len(roles)}, key 'role_id': empty value")
+        if role_id in seen:
+            raise DataError(
+                f"{path}: records {seen[role_id]} and {n}, key 'role_id': duplicate "
+                f"{role_id!r}; role ids must be unique"
+            )
+        seen[role_id] = n
+    return roles

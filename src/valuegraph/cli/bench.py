@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _questions(path: str, n: int) -> list[str]:
     from valuegraph.io import read_table
 
-    frame = read_table(path)
+    frame = read_table(path, what="items table")
     if "item_id" in frame.columns:
         frame = frame.sort("item_id")
     questions = frame["question"].to_list()
@@ -72,10 +72,11 @@ def _questions(path: str, n: int) -> list[str]:
 
 def run_collect(args: argparse.Namespace) -> None:
     from valuegraph.bench import collect as bench
+    from valuegraph.collect import read_model_record
     from valuegraph.config import ModelSpec
-    from valuegraph.io import read_json
     from valuegraph.model.loading import load_model, resolve_device, resolve_dtype
     from valuegraph.prompts import persona_line
+    from valuegraph.roles import read_roles
 
     if args.gen_items > args.n_items:
         raise ConfigError(
@@ -87,8 +88,8 @@ def run_collect(args: argparse.Namespace) -> None:
         spec = ModelSpec(name=args.model_path, source="local", id=args.model_path)
         materialised = None
     else:
-        record = read_json(args.model_record)
-        spec, materialised = ModelSpec.from_dict(record["spec"]), record.get("materialised")
+        record, spec = read_model_record(args.model_record)
+        materialised = record.get("materialised")
     spec = dataclasses.replace(spec, dtype=str(dtype).removeprefix("torch."))
     if args.random_arch:  # only the tokenizer of the given model is loaded
         model = bench.random_arch_model(args.random_arch, dtype, device)
@@ -97,7 +98,7 @@ def run_collect(args: argparse.Namespace) -> None:
     else:
         model, tokenizer = load_model(spec, materialised, device)
         name = spec.name
-    personas = [persona_line(r["mini_trait"]) for r in read_json(args.roles)[: args.n_roles]]
+    personas = [persona_line(r["mini_trait"]) for r in read_roles(args.roles)[: args.n_roles]]
     questions = _questions(args.items, args.n_items)
     load_start = os.getloadavg()
     result = bench.run_bench(

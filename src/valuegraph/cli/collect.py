@@ -7,9 +7,10 @@ import logging
 
 import polars as pl
 
-from valuegraph.collect import collect_shard, merge_shards, role_groups
+from valuegraph.collect import collect_shard, merge_shards, read_model_record, role_groups
 from valuegraph.config import ModelSpec, parse_condition
-from valuegraph.io import read_json, read_parquet
+from valuegraph.io import read_parquet
+from valuegraph.roles import read_roles
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    record = read_json(args.model_record)
-    spec = ModelSpec.from_dict(record["spec"])
-    roles = role_groups(read_json(args.roles), args.roles_per_shard)
+    record, spec = read_model_record(args.model_record)
+    roles = role_groups(read_roles(args.roles), args.roles_per_shard)
     if args.group >= len(roles):
         raise SystemExit(f"group {args.group} out of range ({len(roles)} groups)")
     condition = parse_condition(args.condition)
-    items: pl.DataFrame = read_parquet(args.items)
+    items: pl.DataFrame = read_parquet(args.items, what="items table")
     if spec.source == "simulated":  # planted-structure respondent: no torch, no model
         from valuegraph.simulated import SimulatedRespondent
 

@@ -7,7 +7,8 @@ import logging
 
 from valuegraph import discovery
 from valuegraph.errors import DataError
-from valuegraph.io import read_json, read_table, write_json
+from valuegraph.io import read_json, write_json
+from valuegraph.matrix import read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def row_conditions(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> None:
-    frame = read_table(args.matrix)
+    frame = read_matrix(args.matrix)
     keep = row_conditions(args)
     if keep is not None:
         if args.condition_column not in frame.columns:

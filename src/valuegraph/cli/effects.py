@@ -7,7 +7,8 @@ import logging
 
 from valuegraph import effects
 from valuegraph.errors import ValuegraphError
-from valuegraph.io import read_table, write_csv
+from valuegraph.io import write_csv
+from valuegraph.matrix import read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValuegraphError("--out-graph needs --graph")
     if args.refute_simulations < 1:
         raise ValuegraphError("--refute-simulations must be at least 1")
-    matrix = read_table(args.matrix)
+    matrix = read_matrix(args.matrix)
     values = effects.check_matrix(matrix)
     sims = args.refute_simulations
     role = effects.role_effects(

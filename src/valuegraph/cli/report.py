@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from valuegraph.io import read_json, read_parquet, read_table, write_csv
+from valuegraph.io import read_json, read_table, write_csv
+from valuegraph.matrix import read_matrix
 from valuegraph.report import plot_effects, plot_graph, summary_table
 
 
@@ -35,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_summary(args: argparse.Namespace) -> None:
     table = summary_table(
-        read_parquet(args.train),
-        read_parquet(args.test),
+        read_matrix(args.train),
+        read_matrix(args.test),
         read_json(args.graph),
         read_table(args.effects),
     )
@@ -95,4 +96,4 @@ def _edge_freq(args: argparse.Namespace) -> None:
 def _circumplex(args: argparse.Namespace) -> None:
     from valuegraph.report import circumplex_outputs
 
-    circumplex_outputs(read_parquet(args.matrix), args.out_table, args.out_figure, args.title)
+    circumplex_outputs(read_matrix(args.matrix), args.out_table, args.out_figure, args.title)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import polars as pl
 
-from valuegraph.config import ModelSpec
+from valuegraph.collect import read_model_record
 from valuegraph.errors import ConfigError
 from valuegraph.io import read_json, read_parquet, write_csv, write_json, write_with
+from valuegraph.roles import read_roles
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model(record_path: str):
     from valuegraph.model.loading import load_model
 
-    record = read_json(record_path)
-    spec = ModelSpec.from_dict(record["spec"])
+    record, spec = read_model_record(record_path)
     model, tokenizer = load_model(spec, record.get("materialised"))
     return spec, model, tokenizer
 
@@ -83,8 +83,8 @@ def run_activations(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     spec, model, tokenizer = _model(args.model_record)
     layer = hook_layer(args.hook, model)
-    roles = read_json(args.roles)
-    items = read_parquet(args.items)
+    roles = read_roles(args.roles)
+    items = read_parquet(args.items, what="items table")
     questions = [
         items_for(r, items, "train", args.train_sample_rate, args.seed)["question"].to_list()
         for r in roles
@@ -149,8 +149,8 @@ def run_train(args: argparse.Namespace) -> None:
 def run_record(args: argparse.Namespace) -> None:
     from valuegraph.model.sae import check_width, load_sae, sae_hook
 
-    model_record = read_json(args.model_record)
-    name = model_record["spec"]["name"]
+    model_record, model_spec = read_model_record(args.model_record, ["d_model"])
+    name = model_spec.name
     block = json.loads(args.sae)
     where = f"model '{name}' sae"
     record: dict = {"source": block["source"], "model": name}
@@ -199,7 +199,7 @@ def run_candidates(args: argparse.Namespace) -> None:
     record = read_json(args.sae_record)
     sae = load_sae(record)
     layer = hook_layer(record["hook"], model)
-    roles = read_json(args.roles)
+    roles = read_roles(args.roles)
     if any(r["role_id"].startswith("test") for r in roles):
         raise ConfigError(f"{args.roles}: candidates are ranked on train roles only")
     acts, resid_norms = marker_feature_activations(

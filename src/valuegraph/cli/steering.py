@@ -12,7 +12,8 @@ import polars as pl
 from valuegraph import steering_eval as se
 from valuegraph.errors import DataError
 from valuegraph.graphs import load_graph, read_reference_graph
-from valuegraph.io import read_json, read_parquet, write_csv, write_json
+from valuegraph.io import read_json, write_csv, write_json
+from valuegraph.matrix import read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _candidates(path: str | None) -> dict | None:
 
 
 def run_select(args: argparse.Namespace) -> None:
-    train = read_parquet(args.train)
+    train = read_matrix(args.train)
     splits = set(train["role_id"].str.split("-").list.first().unique()) - {"none"}
     if splits - {"train"}:
         raise DataError(
@@ -103,7 +104,7 @@ def _graphs(args: argparse.Namespace) -> dict:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    train, test = read_parquet(args.train), read_parquet(args.test)
+    train, test = read_matrix(args.train), read_matrix(args.test)
     values = read_json(args.values)
     selection = read_json(args.selection)
     features = se.sae_condition_features(args.conditions, _candidates(args.candidates))
