@@ -85,8 +85,9 @@ def model_identity(wildcards):
     # A packaged GGUF's fingerprint (distribution, version, the file's sha256 from its RECORD):
     # upgrading the package or changing the file reruns the model. Read in this process's
     # environment, which the jobs share (same interpreter); under --sdm conda the jobs run in
-    # envs/model.yaml's env instead, which pins the package and whose changes the software-env
-    # trigger sees. prepare-model checks the job sees the fingerprint planned here.
+    # MODEL_ENV instead, whose post-deploy script pins the package (part of the env's hash, so
+    # the software-env trigger sees a change). prepare-model checks the job sees the
+    # fingerprint planned here.
     in_conda_env = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     if spec.source == "gguf_package" and not in_conda_env:
         try:
