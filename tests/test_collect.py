@@ -85,6 +85,7 @@ def checkpoints(log_text: str) -> list[str]:
     return re.findall(r"checkpoint (\S+__b\d+\.parquet)", log_text)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_output(shard_inputs, tmp_path):
     root = shard_inputs
     n_items = pl.read_parquet(root / "items.parquet").height

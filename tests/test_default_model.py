@@ -18,6 +18,7 @@ from valuegraph.model.loading import gguf_location, materialise_gguf
 from valuegraph.prompts import persona_line
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the real model: about 2 minutes on 2 cores
 
 PERSONAS = [
     "",
@@ -88,7 +89,6 @@ def test_logprob_answers(smollm2, questions):
     assert p_yes.max() > 0.1, "yes is a live option, not a vanishing one"
 
 
-@pytest.mark.slow
 def test_generate_parses(smollm2, questions):
     """The paper setting (greedy, 100 new tokens, 'Thought: ... Answer:') gives parseable
     answers; SmolLM2 writes 'Answer: no' to these items too."""

@@ -84,6 +84,7 @@ def default_checkpoint(tmp_path_factory):
     return materialise_gguf(spec, tmp_path_factory.mktemp("smol") / "checkpoint")
 
 
+@pytest.mark.slow
 def test_hook_names_map_to_decoder_layer_outputs_on_the_default_model(default_checkpoint):
     spec = ModelSpec(name="smollm2", source="local", id=str(default_checkpoint))
     model, _ = load_model(spec, device=torch.device("cpu"))

@@ -128,6 +128,7 @@ def test_no_torch_import():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_workflow_recovers_planted_edges(tmp_path, items_csv):
     """The whole DAG on a simulated model (CPU): PC finds most planted edges at 300 roles."""
     config = {
