@@ -349,3 +349,13 @@ def test_header_only_items_table_is_refused_by_collect(tmp_path, capsys):
     code, err = run_cli(capsys, *argv)
     assert code == 2
     assert f"{items}: the items table has a header but no rows" in error_line(err)
+
+
+def test_collect_group_out_of_range_is_one_line(tmp_path, capsys):
+    argv = collect_argv(tmp_path, GOOD_RECORD, GOOD_ROLES + [{"role_id": "r1", "mini_trait": ""}])
+    argv[argv.index("--group") + 1] = "2"
+    code, err = run_cli(capsys, *argv)
+    assert code == 2
+    line = error_line(err)
+    assert "--group 2 is out of range" in line and "makes 2 groups of 1 roles (groups 0-1)" in line
+    assert not (tmp_path / "shard.parquet").exists()

@@ -9,6 +9,7 @@ import polars as pl
 
 from valuegraph.collect import collect_shard, merge_shards, read_model_record, role_groups
 from valuegraph.config import ModelSpec, parse_condition
+from valuegraph.errors import ConfigError
 from valuegraph.io import read_parquet
 from valuegraph.roles import read_roles
 
@@ -67,7 +68,10 @@ def run(args: argparse.Namespace) -> None:
     record, spec = read_model_record(args.model_record)
     roles = role_groups(read_roles(args.roles), args.roles_per_shard)
     if args.group >= len(roles):
-        raise SystemExit(f"group {args.group} out of range ({len(roles)} groups)")
+        raise ConfigError(
+            f"--group {args.group} is out of range: {args.roles} makes {len(roles)} groups of"
+            f" {args.roles_per_shard} roles (groups 0-{len(roles) - 1})"
+        )
     condition = parse_condition(args.condition)
     items: pl.DataFrame = read_parquet(args.items, what="items table")
     if spec.source == "simulated":  # planted-structure respondent: no torch, no model
