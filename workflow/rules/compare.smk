@@ -100,5 +100,5 @@ rule circumplex:
         "../../envs/report.yaml"
     threads: 1
     shell:
-        "{VALUEGRAPH} circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"
