@@ -110,6 +110,23 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory, items_csv: Path) -> Pat
 
 
 @pytest.fixture(scope="session")
+def default_checkpoint(tmp_path_factory):
+    """The default model as a checkpoint, materialised here from the packaged GGUF (about 25 s;
+    never a copy an earlier workflow run left in the checkout's results/)."""
+    from valuegraph.config import ModelSpec
+    from valuegraph.errors import ModelUnavailableError
+    from valuegraph.model.loading import gguf_location, materialise_gguf
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    spec = ModelSpec.from_dict(config["models"][0])
+    try:
+        gguf_location(spec)
+    except ModelUnavailableError as exc:
+        pytest.fail(f"{exc} (scripts/setup installs it)")
+    return materialise_gguf(spec, tmp_path_factory.mktemp("smollm2") / "checkpoint")
+
+
+@pytest.fixture(scope="session")
 def tiny(tiny_model: Path):
     """The tiny model loaded in fp32 eval mode, with its left-padding tokenizer."""
     import torch

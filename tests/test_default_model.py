@@ -8,13 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from valuegraph.config import ModelSpec
-from valuegraph.errors import ModelUnavailableError
 from valuegraph.model.engine import Engine, EngineSettings
-from valuegraph.model.loading import gguf_location, materialise_gguf
 from valuegraph.prompts import persona_line
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,19 +21,6 @@ PERSONAS = [
     persona_line("Gender: female; Job: Merchant navy officer, MBTI: INFJ"),
     persona_line("Gender: male; Job: Professional gambler, MBTI: ESTP"),
 ]
-
-
-@pytest.fixture(scope="session")
-def default_checkpoint(tmp_path_factory):
-    """The default model as a checkpoint, materialised here from the packaged GGUF (about 25 s;
-    never a copy an earlier workflow run left in the checkout's results/)."""
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    spec = ModelSpec.from_dict(config["models"][0])
-    try:
-        gguf_location(spec)
-    except ModelUnavailableError as exc:
-        pytest.skip(str(exc))
-    return materialise_gguf(spec, tmp_path_factory.mktemp("smollm2") / "checkpoint")
 
 
 @pytest.fixture(scope="module")

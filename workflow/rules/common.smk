@@ -16,6 +16,13 @@ import valuegraph.config as vg_config
 from valuegraph.errors import ConfigError
 from valuegraph.prompts import TEMPLATE_VERSION
 from valuegraph.values import SCHWARTZ_ORDER
+from valuegraph.workflow_locks import clear_stale_locks
+
+# A run killed outright (SIGKILL, pre-emption) leaves Snakemake's directory locks behind; the
+# main process clears them when no other run of this workflow is alive in this directory, so
+# the same command carries on (see valuegraph.workflow_locks). Job processes never do.
+if workflow.is_main_process:
+    clear_stale_locks(Path(".snakemake"))
 
 # Validated once, against workflow/schemas/config.schema.yaml (a link to the package's copy),
 # with the schema's defaults filled in and one-line errors that name the key.

@@ -101,6 +101,7 @@ def _identity(spec: ModelSpec, record: dict, args: argparse.Namespace, responden
     return {
         "spec": spec.to_dict(),
         "materialised": record.get("materialised"),
+        "fingerprint": record.get("fingerprint"),  # a packaged model's version and file hash
         "plan_batch_size": engine.plan_size if engine is not None else args.batch_size,
         "max_new_tokens": args.max_new_tokens if args.mode == "generate" else None,
         "prefix_cache": not args.no_prefix_cache,
