@@ -1,4 +1,4 @@
-"""Tests of valuegraph.discovery and the ``valuegraph discover`` command."""
+"""Tests of valuegraph.causal.discovery and the ``valuegraph discover`` command."""
 
 from __future__ import annotations
 
@@ -16,16 +16,9 @@ import polars as pl
 import pytest
 
 from valuegraph import cli
-from valuegraph.discovery import (
-    EDGE_TYPES,
-    bootstrap_rows,
-    descendants,
-    discover,
-    greedy_reduction,
-    paper_edge_order,
-    paper_postprocess,
-    to_networkx,
-)
+from valuegraph.causal.discovery import bootstrap_rows, discover
+from valuegraph.causal.graphs import EDGE_TYPES, descendants, to_networkx
+from valuegraph.causal.search import greedy_reduction, paper_edge_order, paper_postprocess
 from valuegraph.errors import ConfigError, DataError
 
 DATA = Path(__file__).parent / "data" / "discovery"
@@ -108,7 +101,7 @@ def test_boss_fixture_is_the_planted_equivalence_class():
     from causallearn.graph.GraphNode import GraphNode
     from causallearn.utils.DAG2CPDAG import dag2cpdag
 
-    from valuegraph.discovery import _marks_to_edges
+    from valuegraph.causal.search import marks_to_edges
 
     stored = json.loads((DATA / "linear12_boss_bic_none.json").read_text())
     names = stored["nodes"]
@@ -118,7 +111,7 @@ def test_boss_fixture_is_the_planted_equivalence_class():
     for source, target in truth.iter_rows():
         dag.add_directed_edge(nodes[names.index(source)], nodes[names.index(target)])
     assert truth.height == 15 and len(names) == 12
-    assert _triples(stored) == _triples({"edges": _marks_to_edges(dag2cpdag(dag).graph, names)})
+    assert _triples(stored) == _triples({"edges": marks_to_edges(dag2cpdag(dag).graph, names)})
 
 
 def _openblas_kernel(env: dict[str, str]) -> str | None:
@@ -467,8 +460,8 @@ def test_no_torch_import():
     """Analysis code never imports torch, even after running every method."""
     code = (
         "import sys, polars as pl\n"
-        "from valuegraph.discovery import discover\n"
-        "import valuegraph.graphs, valuegraph.cli.discover, valuegraph.cli.compare\n"
+        "from valuegraph.causal.discovery import discover\n"
+        "import valuegraph.causal.graphs, valuegraph.cli.discover, valuegraph.cli.compare\n"
         f"frame = pl.read_csv({str(DATA / 'jci8.csv')!r})\n"
         "for m in ('pc', 'fci', 'ges', 'boss', 'grasp'):\n"
         "    discover(frame, method=m)\n"

@@ -1,4 +1,5 @@
-"""Tests for valuegraph.effects and ``valuegraph effects``: synthetic data with known effects."""
+"""Tests for valuegraph.causal.effects, valuegraph.causal.ida and ``valuegraph effects``: synthetic
+data with known effects."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import polars as pl
 import pytest
 
 import valuegraph.cli
-from valuegraph import effects
+from valuegraph.causal import effects, ida
 from valuegraph.errors import DataError
 
 VALUES = ["Achievement", "Anxiety Disorder"]
@@ -170,7 +171,7 @@ def graph(edges: list[tuple[str, str, str]], nodes=("X", "Y", "Z", "W"), **extra
 
 def test_graph_chain_total_effect_is_product():
     g = graph([("X", "Y", "directed"), ("Y", "Z", "directed")])
-    out = effects.graph_effects(chain_matrix(), g, standardize=False)
+    out = ida.graph_effects(chain_matrix(), g, standardize=False)
     pairs = set(zip(out["treatment"], out["outcome"], strict=True))
     assert pairs == {("X", "Y"), ("X", "Z"), ("Y", "Z")}
     row = {(r["treatment"], r["outcome"]): r for r in out.iter_rows(named=True)}
@@ -186,7 +187,7 @@ def test_graph_effects_standardised_and_json_file(tmp_path):
     path = tmp_path / "g.json"
     path.write_text(json.dumps(graph([("X", "Y", "directed"), ("Y", "Z", "directed")])))
     m = chain_matrix()
-    out = effects.graph_effects(m, path)
+    out = ida.graph_effects(m, path)
     sd = {c: m[c].std() for c in "XZ"}
     expected = 0.4 * sd["X"] / sd["Z"]
     xz = out.filter((pl.col("treatment") == "X") & (pl.col("outcome") == "Z"))
@@ -197,7 +198,7 @@ def test_graph_effects_standardised_and_json_file(tmp_path):
 def test_undirected_edge_gives_range_over_both_orientations():
     m = chain_matrix()
     g = graph([("X", "Y", "undirected")])
-    out = effects.graph_effects(m, g, standardize=False)
+    out = ida.graph_effects(m, g, standardize=False)
     x, y = m["X"].to_numpy(), m["Y"].to_numpy()
     xy_if_x_to_y = np.polyfit(x, y, 1)[0]  # X -> Y: regress Y on X (X has no parents)
     xy_if_y_to_x = 0.0  # Y -> X: no path from X to Y
@@ -213,7 +214,7 @@ def test_undirected_edge_gives_range_over_both_orientations():
 def test_undirected_chain_uses_parents_of_x_per_dag():
     m = chain_matrix()
     g = graph([("X", "Y", "undirected"), ("Y", "Z", "undirected")])
-    out = effects.graph_effects(m, g, standardize=False)
+    out = ida.graph_effects(m, g, standardize=False)
     # X-Y-Z without a collider: X->Y->Z, X<-Y<-Z, X<-Y->Z.
     assert set(out["n_dags"]) == {3}
     yz = out.filter((pl.col("treatment") == "Y") & (pl.col("outcome") == "Z")).row(0, named=True)
@@ -224,19 +225,19 @@ def test_undirected_chain_uses_parents_of_x_per_dag():
 
 def test_no_new_unshielded_collider():
     nodes = ["X", "Y", "Z"]
-    dags, truncated = effects.enumerate_dags(nodes, {("X", "Y")}, {frozenset("YZ")})
+    dags, truncated = ida.enumerate_dags(nodes, {("X", "Y")}, {frozenset("YZ")})
     assert [sorted(d.edges) for d in dags] == [[("X", "Y"), ("Y", "Z")]]
     assert not truncated
-    dags, _ = effects.enumerate_dags(nodes, {("X", "Y")}, {frozenset("YZ")}, consistent=False)
+    dags, _ = ida.enumerate_dags(nodes, {("X", "Y")}, {frozenset("YZ")}, consistent=False)
     assert len(dags) == 2
 
 
 def test_enumeration_is_capped():
     nodes = list("ABCDE")
     complete = {frozenset((a, b)) for i, a in enumerate(nodes) for b in nodes[i + 1 :]}
-    dags, truncated = effects.enumerate_dags(nodes, set(), complete, max_dags=64)
+    dags, truncated = ida.enumerate_dags(nodes, set(), complete, max_dags=64)
     assert len(dags) == 64 and truncated  # 5! = 120 orderings
-    dags, truncated = effects.enumerate_dags(nodes, set(), complete, max_dags=120)
+    dags, truncated = ida.enumerate_dags(nodes, set(), complete, max_dags=120)
     assert len(dags) == 120 and not truncated
     assert len({frozenset(d.edges) for d in dags}) == 120
 
@@ -246,11 +247,11 @@ def test_two_cycles_count_as_undirected_and_bidirected_edges_are_ignored():
     g = graph(
         [("X", "Y", "directed"), ("Y", "X", "directed"), ("Z", "W", "bidirected")],
     )
-    out = effects.graph_effects(m, g)
+    out = ida.graph_effects(m, g)
     assert set(zip(out["treatment"], out["outcome"], strict=True)) == {("X", "Y"), ("Y", "X")}
     assert set(out["n_dags"]) == {2}
     g = graph([("Y", "Z", "directed"), ("Y", "W", "bidirected")])
-    out = effects.graph_effects(m, g)
+    out = ida.graph_effects(m, g)
     assert out["treatment"].to_list() == ["Y"] and out["x_bidirected"].to_list() == [True]
 
 
@@ -266,13 +267,13 @@ def test_context_nodes_are_adjusters_only():
         nodes=("X", "Y", "Z", "W", "condition=sae_1"),
         context_nodes=["condition=sae_1"],
     )
-    out = effects.graph_effects(m, g)
+    out = ida.graph_effects(m, g)
     assert out["treatment"].to_list() == ["X"] and out["outcome"].to_list() == ["Y"]
 
 
 def test_unknown_graph_node_is_named():
     with pytest.raises(DataError, match="'Hedonism'"):
-        effects.graph_effects(chain_matrix(n=50), graph([], nodes=("X", "Hedonism")))
+        ida.graph_effects(chain_matrix(n=50), graph([], nodes=("X", "Hedonism")))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -346,7 +347,8 @@ def test_cli_bad_input_exits_2(tmp_path, cli, capsys, case, message):
 
 def test_effects_never_imports_torch():
     code = (
-        "import sys, valuegraph.effects, valuegraph.cli.effects, dowhy; "
+        "import sys, valuegraph.causal.effects, valuegraph.causal.ida, valuegraph.cli.effects; "
+        "import dowhy; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

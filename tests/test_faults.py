@@ -64,8 +64,8 @@ def test_matrix_with_nan_and_few_rows_is_refused(tmp_path, capsys):
 
 
 def test_reference_graph_with_unknown_value(tmp_path, capsys):
+    from valuegraph.causal.graphs import read_reference_graph
     from valuegraph.errors import DataError
-    from valuegraph.graphs import read_reference_graph
 
     ref = tmp_path / "ref.tsv"
     ref.write_text("source\ttarget\nAchievement\tKindness\n")
@@ -232,7 +232,7 @@ def test_empty_matrix_file_is_named(tmp_path, capsys):
 
 
 def test_effects_library_refuses_a_matrix_without_rows():
-    from valuegraph.effects import check_matrix
+    from valuegraph.causal.estimation import check_matrix
     from valuegraph.errors import DataError
 
     with pytest.raises(DataError, match=r"the matrix has no rows \(columns \['role_id'"):

@@ -1,4 +1,5 @@
-"""Tests of valuegraph.graphs and the ``valuegraph compare-graphs`` command."""
+"""Tests of valuegraph.causal.graphs, valuegraph.causal.circumplex and the ``valuegraph
+compare-graphs`` command."""
 
 from __future__ import annotations
 
@@ -11,23 +12,23 @@ import pytest
 from conftest import PAPER_VALUES
 
 from valuegraph import cli
-from valuegraph.errors import DataError
-from valuegraph.graphs import (
-    SCHWARTZ_ORDER,
+from valuegraph.causal.circumplex import circumplex_fit
+from valuegraph.causal.graphs import (
     adjacencies,
-    circumplex_fit,
     compare,
     compare_graphs,
     descendants,
     jaccard,
     orientation_scores,
-    plot_circumplex,
     read_reference_graph,
     shd,
     skeleton_scores,
     system_graph,
 )
+from valuegraph.errors import DataError
+from valuegraph.figures.graphs import plot_circumplex
 from valuegraph.io import write_json
+from valuegraph.values import SCHWARTZ_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 REFS = ROOT / "config" / "reference_graphs"

@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from valuegraph.report import plot_effects
+from valuegraph.figures.effects import plot_effects
 
 
 def test_effects_heatmap_is_written(tmp_path):

@@ -11,12 +11,8 @@ import polars as pl
 import pytest
 from conftest import REPO, make_workdir, run_snakemake
 
-from valuegraph import graphs
-from valuegraph.collect import collect_shard
-from valuegraph.config import Condition, validate
-from valuegraph.errors import ConfigError, DataError
-from valuegraph.matrix import build_matrix
-from valuegraph.simulated import (
+from valuegraph.causal import graphs
+from valuegraph.causal.simulated import (
     SimulatedRespondent,
     Simulation,
     read_sem,
@@ -24,6 +20,10 @@ from valuegraph.simulated import (
     simulate_responses,
     train_items,
 )
+from valuegraph.collect import collect_shard
+from valuegraph.config import Condition, validate
+from valuegraph.errors import ConfigError, DataError
+from valuegraph.matrix import build_matrix
 
 PLANTED = REPO / "config/graphs/planted17.tsv"
 NONE = Condition("none", "none")
@@ -121,7 +121,8 @@ def test_config_requires_simulated_block():
 
 def test_no_torch_import():
     code = (
-        "import sys, valuegraph.simulated, valuegraph.bench.discovery, valuegraph.cli.simulate; "
+        "import sys, valuegraph.causal.simulated, valuegraph.bench.discovery; "
+        "import valuegraph.cli.simulate; "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -178,7 +179,7 @@ def test_workflow_recovers_planted_edges(tmp_path, items_csv):
 
 def test_discover_drops_missing_rows(respondent, train):
     """A role with every answer of a value unparsed gives a NaN cell: dropped and recorded."""
-    from valuegraph import discovery
+    from valuegraph.causal import discovery
 
     items, values = train
     roles = [f"sim-{i:05d}" for i in range(80)]

@@ -12,8 +12,9 @@ import polars as pl
 import pytest
 from conftest import REPO, make_workdir, tiny_config
 
-from valuegraph import steering_eval as se
 from valuegraph.errors import DataError
+from valuegraph.evaluation import deltas, selection, side_effects, statistics, table1, targeted
+from valuegraph.figures import steering as figures
 
 ABC = ["A", "B", "C"]
 
@@ -46,14 +47,16 @@ def test_change_count_matches_a_hand_computed_example():
             [0.0, np.nan, 0.05],
         ]
     )
-    desc = se.descendant_matrix(graph([("A", "B", "directed")]), ABC)
+    desc = side_effects.descendant_matrix(graph([("A", "B", "directed")]), ABC)
     assert desc.tolist() == [[False, True, False], [False, False, False], [False, False, False]]
-    expected, unexpected = se.change_count(se.changed(delta, 0.1), desc)
+    expected, unexpected = statistics.change_count(deltas.changed(delta, 0.1), desc)
     # X=A: S={k1,k2,k3}; f(B)=2/3, f(C)=1/3. X=B: S={k1,k2}; f(A)=1, f(C)=0 (no descendants).
     # X=C: S={k3}; f(A)=1, f(B)=0.
     np.testing.assert_allclose(expected, [2 / 3, np.nan, np.nan])
     np.testing.assert_allclose(unexpected, [1 / 3, 0.5, 0.5])
-    stats = se.side_effect_stats(delta, desc, 1, 0.1, n_bootstrap=50, n_permutations=20, seed=0)
+    stats = statistics.side_effect_stats(
+        delta, desc, 1, 0.1, n_bootstrap=50, n_permutations=20, seed=0
+    )
     assert stats["expected"] == pytest.approx(2 / 3)
     assert stats["unexpected"] == pytest.approx(4 / 9)
     assert stats["n_interventions"] == 4 and stats["n_values_moved"] == 3
@@ -62,12 +65,12 @@ def test_change_count_matches_a_hand_computed_example():
 
 def test_undirected_edges_count_both_ways_and_ancestors_are_unexpected():
     g = graph([("A", "B", "undirected"), ("B", "C", "directed")])
-    desc = se.descendant_matrix(g, ABC)
+    desc = side_effects.descendant_matrix(g, ABC)
     assert desc.tolist() == [[False, True, True], [True, False, True], [False, False, False]]
-    assert se.n_arcs(g) == 3
+    assert side_effects.n_arcs(g) == 3
     # C's ancestors A and B are not its descendants: they count as unexpected
     delta = np.array([[1.0, 1.0, 1.0]])
-    expected, unexpected = se.change_count(se.changed(delta, 0.0), desc)
+    expected, unexpected = statistics.change_count(deltas.changed(delta, 0.0), desc)
     np.testing.assert_allclose(expected, [1.0, 1.0, np.nan])
     np.testing.assert_allclose(unexpected, [np.nan, np.nan, 1.0])
 
@@ -76,9 +79,9 @@ def test_vectorised_metric_equals_the_definition_with_weights():
     rng = np.random.default_rng(3)
     values = list("ABCDEFG")
     changes = rng.random((30, 7)) < 0.4
-    desc = se.random_descendants(7, 8, rng)
+    desc = statistics.random_descendants(7, 8, rng)
     weights = rng.integers(0, 3, 30)
-    got_e, got_u = se.change_count(changes, desc, weights)
+    got_e, got_u = statistics.change_count(changes, desc, weights)
     rows = np.repeat(np.arange(30), weights)
     c = changes[rows]
     for x in range(len(values)):
@@ -97,7 +100,7 @@ def planted(n_values=10, n=60, seed=0):
     rng = np.random.default_rng(seed)
     nodes = [f"v{i}" for i in range(n_values)]
     g = graph([(nodes[i], nodes[i + 1], "directed") for i in range(0, n_values - 1, 2)], nodes)
-    desc = se.descendant_matrix(g, nodes)
+    desc = side_effects.descendant_matrix(g, nodes)
     delta = np.zeros((n, n_values))
     for k in range(n):
         x = rng.integers(n_values)
@@ -109,8 +112,8 @@ def planted(n_values=10, n=60, seed=0):
 
 def test_permutation_p_value_is_small_for_the_planted_graph_and_not_for_a_wrong_one():
     nodes, g, desc, delta = planted()
-    arcs = se.n_arcs(g)
-    right = se.side_effect_stats(delta, desc, arcs, 0.0, 200, 300, seed=1)
+    arcs = side_effects.n_arcs(g)
+    right = statistics.side_effect_stats(delta, desc, arcs, 0.0, 200, 300, seed=1)
     assert right["expected"] > 0.6 > 0.2 > right["unexpected"]
     assert right["p_value"] < 0.02
     assert right["p_value"] >= 1 / 301  # never below (1 + 0) / (1 + n)
@@ -119,10 +122,12 @@ def test_permutation_p_value_is_small_for_the_planted_graph_and_not_for_a_wrong_
     wrong = graph(
         [(nodes[i + 1], nodes[(i + 4) % len(nodes)], "directed") for i in range(0, 9, 2)], nodes
     )
-    bad = se.side_effect_stats(delta, se.descendant_matrix(wrong, nodes), arcs, 0.0, 0, 300, seed=1)
+    bad = statistics.side_effect_stats(
+        delta, side_effects.descendant_matrix(wrong, nodes), arcs, 0.0, 0, 300, seed=1
+    )
     assert bad["p_value"] > 0.2
     assert 0 < bad["p_value"] <= 1
-    again = se.side_effect_stats(delta, desc, arcs, 0.0, 200, 300, seed=1)
+    again = statistics.side_effect_stats(delta, desc, arcs, 0.0, 200, 300, seed=1)
     assert again == right  # seeded
 
 
@@ -138,14 +143,16 @@ def test_interventions_follow_the_paper_and_the_paired_variant():
         ("none", "sae_c01", [0.0, -0.5]),
         ("test-000", "value_prompt_a_pos", [0.6, 0.2]),
     ]
-    sets = se.interventions(matrix(rows, values), values, ["sae_c01"], ["value_prompt_a_pos"])
+    sets = side_effects.interventions(
+        matrix(rows, values), values, ["sae_c01"], ["value_prompt_a_pos"]
+    )
     np.testing.assert_allclose(sets["role_prompt"], [[0.2, 0.0], [0.0, 0.3]])
     assert sets["role_prompt_pairs"].shape == (3, 2)
     np.testing.assert_allclose(sets["sae"], [[0.3, 0.0]])  # the first test persona only
     np.testing.assert_allclose(sets["sae_all_roles"], [[0.0, -0.5], [0.3, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(sets["value_prompt"], [[0.5, 0.0]])
     with pytest.raises(DataError, match="baseline_role"):
-        se.interventions(matrix(rows, values), values, [], [], baseline_role="test-999")
+        side_effects.interventions(matrix(rows, values), values, [], [], baseline_role="test-999")
 
 
 # --------------------------------------------------------------------------- selection, Table 1
@@ -174,9 +181,9 @@ CONDITIONS = ["none", "sae:c01", "sae:c02", "sae:c03", "value_prompt:A:+"]
 
 def test_selection_rule_keeps_consistent_features_only():
     train, values = steering_matrix("train", 40)
-    features = se.sae_condition_features(CONDITIONS, CANDIDATES)
+    features = selection.sae_condition_features(CONDITIONS, CANDIDATES)
     assert features == {"sae_c01": 11, "sae_c02": 22, "sae_c03": 33}
-    sel = se.select_features(train, values, features, 0.01, 0.5, 0.8, 10)
+    sel = selection.select_features(train, values, features, 0.01, 0.5, 0.8, 10)
     assert sel["kept"] == ["sae_c01"] and sel["kept_features"] == [11]
     row = {r["condition"]: r for r in sel["features"]}
     assert row["sae_c01"]["best"]["value"] == "A"
@@ -185,9 +192,11 @@ def test_selection_rule_keeps_consistent_features_only():
     assert row["sae_c03"]["best"]["value"] is None
     assert sel["split"] == "train" and sel["parameters"]["min_role_share"] == 0.5
     # max_features caps the kept list; a looser rule keeps more
-    loose = se.select_features(train, values, features, 0.01, 0.5, 0.5, 10)
+    loose = selection.select_features(train, values, features, 0.01, 0.5, 0.5, 10)
     assert loose["kept"] == ["sae_c01", "sae_c02"]  # ranked by max(up, down) / n
-    assert se.select_features(train, values, features, 0.01, 0.5, 0.5, 1)["kept"] == ["sae_c01"]
+    assert selection.select_features(train, values, features, 0.01, 0.5, 0.5, 1)["kept"] == [
+        "sae_c01"
+    ]
 
 
 def test_selection_never_reads_test_data(tmp_path):
@@ -195,8 +204,8 @@ def test_selection_never_reads_test_data(tmp_path):
     selection nor anything upstream of it reads a test-split response, matrix or role."""
     train, values = steering_matrix("train", 20)
     test, _ = steering_matrix("test", 20, seed=1)
-    features = se.sae_condition_features(CONDITIONS, CANDIDATES)
-    a = se.select_features(train, values, features, 0.01, 0.5, 0.8, 10)
+    features = selection.sae_condition_features(CONDITIONS, CANDIDATES)
+    a = selection.select_features(train, values, features, 0.01, 0.5, 0.8, 10)
     mixed = pl.concat([train, test.with_columns(pl.col("condition"))])
     path = tmp_path / "mixed.parquet"
     mixed.write_parquet(path)
@@ -283,8 +292,8 @@ def test_selection_never_reads_test_data(tmp_path):
 def test_table1_counts_and_cosine():
     train, values = steering_matrix("train", 40)
     test, _ = steering_matrix("test", 10, seed=2)
-    features = se.sae_condition_features(CONDITIONS, CANDIDATES)
-    table = se.table1(train, test, values, features, ["sae_c01"], 0.01)
+    features = selection.sae_condition_features(CONDITIONS, CANDIDATES)
+    table = table1.table1(train, test, values, features, ["sae_c01"], 0.01)
     assert table.height == 3 * 2
     row = table.filter((pl.col("condition") == "sae_c01") & (pl.col("value") == "A")).row(
         0, named=True
@@ -301,10 +310,10 @@ def test_table1_counts_and_cosine():
 def test_targeted_picks_the_train_best_feature_and_compares_with_the_prompt():
     train, values = steering_matrix("train", 40)
     test, _ = steering_matrix("test", 10, seed=2)
-    features = se.sae_condition_features(CONDITIONS, CANDIDATES)
-    prompts = se.value_prompt_conditions(CONDITIONS)
+    features = selection.sae_condition_features(CONDITIONS, CANDIDATES)
+    prompts = selection.value_prompt_conditions(CONDITIONS)
     assert prompts == {("A", "+"): "value_prompt_a_pos"}
-    table = se.targeted(train, test, values, features, ["sae_c01", "sae_c02"], prompts, 0.01)
+    table = targeted.targeted(train, test, values, features, ["sae_c01", "sae_c02"], prompts, 0.01)
     sae_a = table.filter(
         (pl.col("value") == "A")
         & (pl.col("direction") == "+")
@@ -323,7 +332,9 @@ def test_targeted_picks_the_train_best_feature_and_compares_with_the_prompt():
 
 def test_plots_and_no_torch(tmp_path):
     code = (
-        "import sys, valuegraph.steering_eval, valuegraph.cli.steering\n"
+        "import sys, valuegraph.cli.steering, valuegraph.figures.steering\n"
+        "import valuegraph.evaluation.selection, valuegraph.evaluation.side_effects\n"
+        "import valuegraph.evaluation.table1, valuegraph.evaluation.targeted\n"
         "bad = [m for m in ('torch', 'transformers', 'sae_lens') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -331,10 +342,10 @@ def test_plots_and_no_torch(tmp_path):
     assert result.returncode == 0, result.stderr
     train, values = steering_matrix("train", 20)
     test, _ = steering_matrix("test", 8, seed=2)
-    features = se.sae_condition_features(CONDITIONS, CANDIDATES)
-    table = se.table1(train, test, values, features, ["sae_c01"], 0.01)
-    se.plot_table1(table, values, str(tmp_path / "t1.png"), "m")
-    effects = se.side_effects(
+    features = selection.sae_condition_features(CONDITIONS, CANDIDATES)
+    table = table1.table1(train, test, values, features, ["sae_c01"], 0.01)
+    figures.plot_table1(table, values, str(tmp_path / "t1.png"), "m")
+    effects = side_effects.side_effects(
         test,
         values,
         {"learned": graph([("A", "B", "directed")], values)},
@@ -352,10 +363,10 @@ def test_plots_and_no_torch(tmp_path):
         "sae_all_roles",
         "value_prompt",
     }
-    se.plot_side_effects(effects, str(tmp_path / "se.png"), "m")
-    se.plot_targeted(
-        se.targeted(
-            train, test, values, features, [], se.value_prompt_conditions(CONDITIONS), 0.01
+    figures.plot_side_effects(effects, str(tmp_path / "se.png"), "m")
+    figures.plot_targeted(
+        targeted.targeted(
+            train, test, values, features, [], selection.value_prompt_conditions(CONDITIONS), 0.01
         ),
         str(tmp_path / "tg.png"),
         "m",

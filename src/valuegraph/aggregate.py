@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from valuegraph import graphs as vg_graphs
+from valuegraph.causal import graphs as vg_graphs
 from valuegraph.errors import DataError
 
 SUMMARY_SCHEMA = {

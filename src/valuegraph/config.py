@@ -277,7 +277,7 @@ class ModelSpec:
     gguf_file: str | None = None
     template: str = "chat"
     dtype: str = "auto"
-    simulated: dict[str, Any] | None = None  # source 'simulated' only (valuegraph.simulated)
+    simulated: dict[str, Any] | None = None  # source 'simulated' only (valuegraph.causal.simulated)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:

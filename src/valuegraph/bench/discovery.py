@@ -1,6 +1,6 @@
 """Discovery benchmark against a planted truth: each method × roles × mode, scored vs the SEM.
 
-The simulated respondent (:mod:`valuegraph.simulated`) answers the workflow's own train items
+The simulated respondent (:mod:`valuegraph.causal.simulated`) answers the workflow's own train items
 (same split, same per-role item sample) and :func:`valuegraph.matrix.build_matrix` turns the
 answers into the coarse role × value scores an LLM run produces. Every role answers under every
 condition (the workflow's paired design): ``none`` plus one condition per shifted value.
@@ -8,7 +8,7 @@ condition (the workflow's paired design): ``none`` plus one condition per shifte
 Modes: ``observational`` (only the ``none`` rows), ``pool`` (all rows, condition ignored: the
 paper) and ``jci`` (all rows, condition indicators as exogenous context nodes). Scores compare the
 learned graph without its context nodes to the planted DAG over the values: skeleton
-precision / recall / F1, SHD and orientation accuracy (:func:`valuegraph.graphs.compare`).
+precision / recall / F1, SHD and orientation accuracy (:func:`valuegraph.causal.graphs.compare`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ from typing import Any
 import polars as pl
 from tqdm import tqdm
 
-from valuegraph import discovery, graphs
-from valuegraph.config import Condition
-from valuegraph.errors import ConfigError, DataError
-from valuegraph.io import write_json
-from valuegraph.matrix import build_matrix
-from valuegraph.simulated import (
+from valuegraph.causal import discovery, graphs
+from valuegraph.causal.simulated import (
     SimulatedRespondent,
     Simulation,
     read_sem,
@@ -36,6 +32,10 @@ from valuegraph.simulated import (
     simulate_responses,
     train_items,
 )
+from valuegraph.config import Condition
+from valuegraph.errors import ConfigError, DataError
+from valuegraph.io import write_json
+from valuegraph.matrix import build_matrix
 
 log = logging.getLogger(__name__)
 

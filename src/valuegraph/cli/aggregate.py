@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from valuegraph import aggregate, graphs
+from valuegraph import aggregate
+from valuegraph.causal import graphs
 from valuegraph.errors import ConfigError
 from valuegraph.io import read_table, write_csv
 

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     condition = parse_condition(args.condition)
     items: pl.DataFrame = read_parquet(args.items, what="items table")
     if spec.source == "simulated":  # planted-structure respondent: no torch, no model
-        from valuegraph.simulated import SimulatedRespondent
+        from valuegraph.causal.simulated import SimulatedRespondent
 
         values = list(dict.fromkeys(items["value"].to_list()))
         respondent = SimulatedRespondent.from_spec(spec.simulated, values, args.seed)

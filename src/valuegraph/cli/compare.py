@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from valuegraph import graphs
+from valuegraph.causal import graphs
 from valuegraph.errors import ConfigError, DataError
 from valuegraph.io import write_csv
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from valuegraph import discovery
+from valuegraph.causal import discovery
 from valuegraph.errors import DataError
 from valuegraph.io import read_json, write_json
 from valuegraph.matrix import read_matrix

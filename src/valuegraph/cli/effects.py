@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from valuegraph import effects
+from valuegraph.causal import effects, estimation, ida
 from valuegraph.errors import ValuegraphError
 from valuegraph.io import write_csv
 from valuegraph.matrix import read_matrix
@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "effects",
         help="estimate role-prompt, steering and graph-implied effects with DoWhy",
         description="Tidy CSV tables, one row per (treatment, outcome); columns are documented "
-        "in valuegraph.effects. Role and steering effects use backdoor linear regression with "
-        "refuters; graph effects use IDA over the DAGs of the graph's equivalence class.",
+        "in valuegraph.causal.effects and valuegraph.causal.ida. Role and steering effects use "
+        "backdoor linear regression with refuters; graph effects use IDA over the DAGs of the "
+        "graph's equivalence class.",
     )
     p.add_argument("--matrix", required=True, metavar="M.parquet", help="score matrix")
     p.add_argument("--graph", metavar="G.json", help="learned graph (enables --out-graph)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
     if args.refute_simulations < 1:
         raise ValuegraphError("--refute-simulations must be at least 1")
     matrix = read_matrix(args.matrix)
-    values = effects.check_matrix(matrix)
+    values = estimation.check_matrix(matrix)
     sims = args.refute_simulations
     role = effects.role_effects(
         matrix,
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
     steering = effects.steering_effects(matrix, values, seed=args.seed, refute_simulations=sims)
     graph = None
     if args.graph:
-        graph = effects.graph_effects(
+        graph = ida.graph_effects(
             matrix, args.graph, values, standardize=args.standardize, max_dags=args.max_dags
         )
     write_csv(role, args.out_role)

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> None:
     given = json.loads(args.model)
     spec = ModelSpec.from_dict(given)
     if spec.source == "simulated":  # nothing to load: record the planted SEM (no torch)
-        from valuegraph.simulated import record
+        from valuegraph.causal.simulated import record
 
         write_json(record(spec.to_dict()), args.out)
         log.info("simulated model %s ready", spec.name)

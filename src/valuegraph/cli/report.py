@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from valuegraph.figures.effects import plot_effects
+from valuegraph.figures.graphs import plot_graph
 from valuegraph.io import read_json, read_table, write_csv
 from valuegraph.matrix import read_matrix
-from valuegraph.report import plot_effects, plot_graph, summary_table
+from valuegraph.report import summary_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,13 +84,13 @@ def _run_method_table(args: argparse.Namespace) -> None:
 
 
 def _heatmap(args: argparse.Namespace) -> None:
-    from valuegraph.report import plot_compare_heatmap
+    from valuegraph.figures.graphs import plot_compare_heatmap
 
     plot_compare_heatmap([read_table(p) for p in args.tables], args.out, args.method)
 
 
 def _edge_freq(args: argparse.Namespace) -> None:
-    from valuegraph.report import plot_edge_frequencies
+    from valuegraph.figures.graphs import plot_edge_frequencies
 
     plot_edge_frequencies(read_json(args.graph), args.out, args.title)
 

@@ -1,7 +1,7 @@
 """``valuegraph simulate`` and ``valuegraph bench-discovery``: the planted-structure respondent.
 
 The workflow's ``collect`` rule already dispatches a model with ``source: simulated`` to
-:class:`valuegraph.simulated.SimulatedRespondent`; ``simulate`` writes a responses table (and
+:class:`valuegraph.causal.simulated.SimulatedRespondent`; ``simulate`` writes a responses table (and
 optionally its matrix) for N simulated roles directly, ``bench-discovery`` scores every
 discovery method against the planted truth.
 """
@@ -84,10 +84,15 @@ def _simulation(text: str) -> dict:
 
 
 def run_simulate(args: argparse.Namespace) -> None:
+    from valuegraph.causal.simulated import (
+        SimulatedRespondent,
+        read_sem,
+        simulate_responses,
+        train_items,
+    )
     from valuegraph.config import Condition
     from valuegraph.io import write_parquet
     from valuegraph.matrix import build_matrix
-    from valuegraph.simulated import SimulatedRespondent, read_sem, simulate_responses, train_items
 
     sim = {**_simulation(args.simulation), "graph": args.graph}
     values = args.values or sorted(read_sem(args.graph).nodes)

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import polars as pl
 
-from valuegraph import steering_eval as se
+from valuegraph.causal.graphs import load_graph, read_reference_graph
 from valuegraph.errors import DataError
-from valuegraph.graphs import load_graph, read_reference_graph
+from valuegraph.evaluation import selection as sel
+from valuegraph.evaluation.side_effects import side_effects
+from valuegraph.evaluation.table1 import table1
+from valuegraph.evaluation.targeted import targeted
+from valuegraph.figures import steering as figures
 from valuegraph.io import read_json, write_csv, write_json
 from valuegraph.matrix import read_matrix
 
@@ -68,8 +72,8 @@ def run_select(args: argparse.Namespace) -> None:
             f"{args.train}: holds roles of splits {sorted(splits)}; selection is train-only"
         )
     values = read_json(args.values)
-    features = se.sae_condition_features(args.conditions, _candidates(args.candidates))
-    result = se.select_features(
+    features = sel.sae_condition_features(args.conditions, _candidates(args.candidates))
+    result = sel.select_features(
         train,
         values,
         features,
@@ -107,12 +111,12 @@ def run_eval(args: argparse.Namespace) -> None:
     train, test = read_matrix(args.train), read_matrix(args.test)
     values = read_json(args.values)
     selection = read_json(args.selection)
-    features = se.sae_condition_features(args.conditions, _candidates(args.candidates))
+    features = sel.sae_condition_features(args.conditions, _candidates(args.candidates))
     kept = selection["kept"]
-    prompts = se.value_prompt_conditions(args.conditions)
-    table = se.table1(train, test, values, features, kept, args.threshold)
+    prompts = sel.value_prompt_conditions(args.conditions)
+    table = table1(train, test, values, features, kept, args.threshold)
     write_csv(table, args.table1)
-    se.plot_table1(table, values, args.table1_png, args.model_name)
+    figures.plot_table1(table, values, args.table1_png, args.model_name)
     if table.height:
         sims = table.group_by("condition").agg(pl.col("cosine").mean().alias("s"))
         log.info(
@@ -120,7 +124,7 @@ def run_eval(args: argparse.Namespace) -> None:
             sims["s"].mean(),
             sims.height,
         )
-    effects = se.side_effects(
+    effects = side_effects(
         test,
         values,
         _graphs(args),
@@ -134,8 +138,8 @@ def run_eval(args: argparse.Namespace) -> None:
         args.sae_role,
     )
     write_csv(effects, args.side_effects)
-    se.plot_side_effects(effects, args.side_effects_png, args.model_name)
-    target = se.targeted(train, test, values, features, kept, prompts, args.threshold)
+    figures.plot_side_effects(effects, args.side_effects_png, args.model_name)
+    target = targeted(train, test, values, features, kept, prompts, args.threshold)
     write_csv(target, args.targeted)
-    se.plot_targeted(target, args.targeted_png, args.model_name)
+    figures.plot_targeted(target, args.targeted_png, args.model_name)
     log.info("targeted steering (pooled):\n%s", target.filter(target["value"] == "(pooled)"))

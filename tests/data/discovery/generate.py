@@ -6,7 +6,7 @@
 
 The data are seeded linear-Gaussian SEMs; scores are rounded to steps of 1/12 inside [-3, 3]
 so that, like the paper's item means, they are coarse. The expected graphs were produced once by
-valuegraph.discovery with causal-learn 0.1.4.8; regenerate them only on purpose.
+valuegraph.causal.discovery with causal-learn 0.1.4.8; regenerate them only on purpose.
 
 A stored graph must not hinge on floating-point rounding, which differs between CPUs and BLAS
 kernels (by about 1e-14 in a Fisher-z p-value). ``check_margin`` measures how far each stored
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from valuegraph.discovery import discover
+from valuegraph.causal.discovery import discover
 from valuegraph.io import write_csv, write_json
 
 HERE = Path(__file__).parent

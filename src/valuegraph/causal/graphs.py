@@ -1,4 +1,5 @@
-"""Graph comparison: reference graphs, SHD, skeleton and orientation scores, Schwartz circumplex.
+"""GRAPH.json graphs: the format, reference graphs, and comparison (SHD, skeleton and
+orientation scores).
 
 Graphs are GRAPH.json dicts (``nodes``, ``edges`` with ``source``, ``target``, ``type``). Two
 graphs are compared over node *pairs*: a pair's state is the set of its oriented marks, so
@@ -13,33 +14,52 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import networkx as nx
 import polars as pl
 
-from valuegraph.discovery import SYMMETRIC_TYPES, descendants, graph_edges, to_networkx
 from valuegraph.errors import DataError
 from valuegraph.io import read_json
-from valuegraph.values import SCHWARTZ_ORDER
 
-__all__ = [
-    "SCHWARTZ_ORDER",
-    "adjacencies",
-    "circumplex_fit",
-    "compare",
-    "compare_graphs",
-    "descendants",
-    "graph_edges",
-    "jaccard",
-    "load_graph",
-    "orientation_scores",
-    "pair_states",
-    "plot_circumplex",
-    "read_reference_graph",
-    "shd",
-    "skeleton_scores",
-    "system_graph",
-    "to_networkx",
-]
+SYMMETRIC_TYPES = ("undirected", "bidirected", "nondirected")
+EDGE_TYPES = (
+    "directed",
+    "undirected",
+    "bidirected",
+    "partially_directed",
+    "nondirected",
+    "partially_undirected",
+)
+
+
+# --------------------------------------------------------------------------- the format
+
+
+def graph_edges(graph: dict[str, Any], stable: bool = False) -> list[dict[str, Any]]:
+    """The edge list of a GRAPH.json dict (``stable_edges`` when asked and present)."""
+    if stable:
+        if "stable_edges" not in graph:
+            raise DataError("graph has no stable_edges (it was not bootstrapped)")
+        return graph["stable_edges"]
+    return graph["edges"]
+
+
+def to_networkx(graph: dict[str, Any], stable: bool = False) -> nx.DiGraph:
+    """A DiGraph over all nodes; non-directed edges become two opposite arcs (as the paper reads
+    them for reachability). Arcs carry ``type`` and, if present, ``frequency``."""
+    g = nx.DiGraph()
+    g.add_nodes_from(graph["nodes"])
+    for e in graph_edges(graph, stable):
+        attrs = {k: v for k, v in e.items() if k not in ("source", "target")}
+        g.add_edge(e["source"], e["target"], **attrs)
+        if e["type"] != "directed":
+            g.add_edge(e["target"], e["source"], **attrs)
+    return g
+
+
+def descendants(graph: dict[str, Any], stable: bool = False) -> dict[str, set[str]]:
+    """Each node's descendants (reachable nodes, itself excluded), per :func:`to_networkx`."""
+    g = to_networkx(graph, stable)
+    return {n: nx.descendants(g, n) - {n} for n in g.nodes}
 
 
 # --------------------------------------------------------------------------- loading
@@ -243,118 +263,3 @@ def compare_graphs(
         "n_adjacencies_against": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-
-
-# --------------------------------------------------------------------------- Schwartz circumplex
-
-
-def circumplex_fit(
-    corr: np.ndarray | pl.DataFrame, names: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """Fit of a correlation matrix over the 10 Schwartz values to the circumplex.
-
-    Theoretical positions are equally spaced at 36° in :data:`SCHWARTZ_ORDER`. The statistic is
-    the Spearman correlation, over the 45 value pairs, between the observed correlation and
-    cos(angle difference) (1 = perfect circular structure). MDS: classical (Torgerson) scaling
-    of the distances sqrt(2(1 - r)), rotated/reflected/scaled onto the theoretical circle by
-    orthogonal Procrustes for the picture.
-
-    :param corr: a square correlation matrix, or a polars frame of scores (one column per value,
-        its Pearson correlation is used).
-    :param names: the value of each row/column (default: the frame's columns).
-    :return: ``{"spearman", "p_value", "n_pairs", "pairs": DataFrame, "mds": DataFrame}``.
-    """
-    from scipy.stats import spearmanr
-
-    if isinstance(corr, pl.DataFrame):
-        names = list(names or corr.columns)
-        data = corr.select(names).cast(pl.Float64).to_numpy()
-        if not np.all(np.isfinite(data)) or np.any(np.ptp(data, axis=0) == 0):
-            raise DataError("circumplex fit: scores have missing values or a constant column")
-        corr = np.corrcoef(data, rowvar=False)
-    corr = np.asarray(corr, dtype=float)
-    if names is None:
-        raise DataError("circumplex fit: pass the value names of the correlation matrix")
-    names = list(names)
-    missing = [v for v in SCHWARTZ_ORDER if v not in names]
-    unknown = [v for v in names if v not in SCHWARTZ_ORDER]
-    if missing or unknown:
-        raise DataError(
-            f"circumplex fit needs exactly the 10 Schwartz values; missing {missing}, "
-            f"unknown {unknown}"
-        )
-    if corr.shape != (len(names), len(names)) or not np.all(np.isfinite(corr)):
-        raise DataError("circumplex fit: correlation matrix is not square and finite")
-    idx = [names.index(v) for v in SCHWARTZ_ORDER]
-    r = corr[np.ix_(idx, idx)]
-    angles = np.arange(10) * 2 * np.pi / 10
-    iu = np.triu_indices(10, k=1)
-    steps = np.minimum(iu[1] - iu[0], 10 - (iu[1] - iu[0]))
-    expected = np.cos(steps * 2 * np.pi / 10)  # from whole steps, so equal steps tie exactly
-    observed = r[iu]
-    rho, p = spearmanr(observed, expected)
-    pairs = pl.DataFrame(
-        {
-            "value_a": [SCHWARTZ_ORDER[i] for i in iu[0]],
-            "value_b": [SCHWARTZ_ORDER[j] for j in iu[1]],
-            "steps_apart": steps,
-            "correlation": observed,
-            "expected_cos": expected,
-        }
-    )
-    return {
-        "spearman": float(rho),
-        "p_value": float(p),
-        "n_pairs": len(observed),
-        "pairs": pairs,
-        "mds": _mds(r, angles),
-    }
-
-
-def _mds(r: np.ndarray, angles: np.ndarray) -> pl.DataFrame:
-    from scipy.linalg import orthogonal_procrustes
-
-    d2 = np.clip(2 * (1 - r), 0, None)
-    n = d2.shape[0]
-    j = np.eye(n) - np.ones((n, n)) / n
-    b = -0.5 * j @ d2 @ j
-    vals, vecs = np.linalg.eigh(b)
-    top = np.argsort(vals)[::-1][:2]
-    coords = vecs[:, top] * np.sqrt(np.clip(vals[top], 0, None))
-    theory = np.column_stack([np.cos(angles), np.sin(angles)])
-    rot, _ = orthogonal_procrustes(coords, theory)
-    aligned = coords @ rot
-    scale = np.sum(aligned * theory) / max(np.sum(aligned**2), 1e-12)
-    aligned = aligned * scale
-    return pl.DataFrame(
-        {
-            "value": list(SCHWARTZ_ORDER),
-            "x": aligned[:, 0],
-            "y": aligned[:, 1],
-            "theory_x": theory[:, 0],
-            "theory_y": theory[:, 1],
-            "theory_angle_deg": np.degrees(angles),
-        }
-    )
-
-
-def plot_circumplex(fit: dict[str, Any], title: str = ""):
-    """A matplotlib Figure: MDS positions (dots) against the theoretical circle (ring)."""
-    from matplotlib.figure import Figure
-
-    mds = fit["mds"]
-    fig = Figure(figsize=(5, 5))
-    ax = fig.add_subplot()
-    t = np.linspace(0, 2 * np.pi, 200)
-    ax.plot(np.cos(t), np.sin(t), color="0.8", lw=1)
-    ax.scatter(mds["theory_x"], mds["theory_y"], marker="o", facecolors="none", edgecolors="0.5")
-    ax.scatter(mds["x"], mds["y"], color="C0")
-    for row in mds.iter_rows(named=True):
-        ax.plot([row["theory_x"], row["x"]], [row["theory_y"], row["y"]], color="0.85", lw=0.8)
-        ax.annotate(row["value"], (row["x"], row["y"]), fontsize=8, ha="center", va="bottom")
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title or f"Circumplex fit: Spearman ρ = {fit['spearman']:.2f}")
-    fig.tight_layout()
-    return fig

@@ -1,0 +1,122 @@
+"""The paper's side-effect metric (``change_count``, spec section 11) and its statistics: bootstrap
+95% CIs over interventions and the permutation p-value against random graphs with the same
+number of arcs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from valuegraph.evaluation.deltas import changed
+
+
+def change_count(
+    changes: np.ndarray, desc: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The paper's ``change_count`` per value X (spec section 11), as arrays over X.
+
+    ``changes[k, y]``: intervention k changed value y. ``S_X`` = interventions changing X;
+    ``f_X(Y)`` = share of ``S_X`` also changing Y; Expected_X = mean of f_X over the descendants
+    of X, Unexpected_X = mean over all other values except X (ancestors included). NaN when
+    ``S_X`` or the value set is empty. ``weights`` (bootstrap counts) weight the interventions.
+    """
+    c = changes.astype(float)
+    w = np.ones(c.shape[0]) if weights is None else weights.astype(float)
+    n_x = w @ c  # |S_X|
+    co = c.T @ (c * w[:, None])  # co[x, y] = sum_k w_k c_kx c_ky
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = co / n_x[:, None]
+        eye = np.eye(len(n_x), dtype=bool)
+        unexp_mask = ~desc & ~eye
+        expected = np.where(desc, f, 0).sum(1) / desc.sum(1)
+        unexpected = np.where(unexp_mask, f, 0).sum(1) / unexp_mask.sum(1)
+    skip = n_x == 0
+    expected[skip | (desc.sum(1) == 0)] = np.nan
+    unexpected[skip | (unexp_mask.sum(1) == 0)] = np.nan
+    return expected, unexpected
+
+
+def nanmean(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def nanstd(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(x.std()) if x.size else float("nan")
+
+
+def transitive_closure(adj: np.ndarray) -> np.ndarray:
+    """Reachability (paths of length >= 1) of a boolean adjacency matrix, diagonal cleared."""
+    reach = adj.copy()
+    while True:
+        nxt = reach | ((reach.astype(np.int64) @ adj.astype(np.int64)) > 0)
+        if (nxt == reach).all():
+            break
+        reach = nxt
+    np.fill_diagonal(reach, False)
+    return reach
+
+
+def random_descendants(n_values: int, arcs: int, rng: np.random.Generator) -> np.ndarray:
+    """Descendant matrix of a uniformly random digraph with ``arcs`` distinct arcs, no loops."""
+    pairs = np.array([(i, j) for i in range(n_values) for j in range(n_values) if i != j])
+    pick = pairs[rng.choice(len(pairs), size=min(arcs, len(pairs)), replace=False)]
+    adj = np.zeros((n_values, n_values), dtype=bool)
+    adj[pick[:, 0], pick[:, 1]] = True
+    return transitive_closure(adj)
+
+
+def side_effect_stats(
+    delta: np.ndarray,
+    desc: np.ndarray,
+    arcs: int,
+    threshold: float,
+    n_bootstrap: int,
+    n_permutations: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Expected / unexpected (NaN-ignoring means over values, and their std as the paper's error
+    bars), bootstrap 95% CIs over interventions, and the permutation p-value of
+    ``expected - unexpected`` against random graphs with ``arcs`` arcs (one-sided: larger is
+    better; p = (1 + #null >= observed) / (1 + n))."""
+    changes = changed(delta, threshold)
+    exp_x, unexp_x = change_count(changes, desc)
+    expected, unexpected = nanmean(exp_x), nanmean(unexp_x)
+    diff = expected - unexpected
+    out: dict[str, Any] = {
+        "n_interventions": int(delta.shape[0]),
+        "n_values_moved": int((changes.sum(0) > 0).sum()),
+        "mean_values_changed": float(changes.sum(1).mean()) if changes.size else float("nan"),
+        "expected": expected,
+        "unexpected": unexpected,
+        "expected_std": nanstd(exp_x),
+        "unexpected_std": nanstd(unexp_x),
+        "difference": diff,
+    }
+    rng = np.random.default_rng(seed)
+    k = delta.shape[0]
+    boots = np.full((n_bootstrap, 3), np.nan)
+    for b in range(n_bootstrap if k else 0):
+        w = np.bincount(rng.integers(0, k, k), minlength=k)
+        e, u = change_count(changes, desc, w)
+        boots[b] = (nanmean(e), nanmean(u), nanmean(e) - nanmean(u))
+    for col, name in enumerate(("expected", "unexpected", "difference")):
+        finite = boots[:, col][np.isfinite(boots[:, col])]
+        lo, hi = np.percentile(finite, [2.5, 97.5]) if finite.size else (np.nan, np.nan)
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = float(lo), float(hi)
+    null = np.full(n_permutations, np.nan)
+    for p in range(n_permutations if k and math.isfinite(diff) else 0):
+        e, u = change_count(changes, random_descendants(desc.shape[0], arcs, rng))
+        null[p] = nanmean(e) - nanmean(u)
+    finite = null[np.isfinite(null)]
+    out["n_permutations"] = int(finite.size)
+    out["null_mean"] = float(finite.mean()) if finite.size else float("nan")
+    out["p_value"] = (
+        float((1 + (finite >= diff - 1e-12).sum()) / (1 + finite.size))
+        if finite.size
+        else float("nan")
+    )
+    return out
