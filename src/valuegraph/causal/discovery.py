@@ -54,6 +54,7 @@ from valuegraph.causal.search import (
     run_search,
 )
 from valuegraph.errors import ConfigError, DataError
+from valuegraph.seeding import derive_seed, rng
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,17 @@ def _bootstrap_task(
     return [edge_key(e, index) for e in edges]
 
 
+def resample_seed(seed: int, b: int) -> int:
+    """The seed of bootstrap resample ``b``: its rows and its search's random draws derive from
+    it, so a resample depends only on (seed, b), whatever process runs it."""
+    return derive_seed(seed, "bootstrap", str(b))
+
+
 def bootstrap_rows(n_rows: int, resamples: int, seed: int) -> list[np.ndarray]:
     """Row indices of each resample; resample b depends only on (seed, b)."""
-    children = np.random.SeedSequence(seed).spawn(resamples)
-    return [np.random.default_rng(c).integers(0, n_rows, n_rows) for c in children]
+    return [
+        rng(resample_seed(seed, b), "rows").integers(0, n_rows, n_rows) for b in range(resamples)
+    ]
 
 
 def _run_bootstrap(
@@ -114,7 +122,7 @@ def _run_bootstrap(
 ) -> list[list[tuple[str, str, str]] | None]:
     """Edge keys of each resample (None where degenerate), in resample order."""
     rows = bootstrap_rows(data.shape[0], resamples, seed)
-    seeds = [seed + b for b in range(resamples)]
+    seeds = [resample_seed(seed, b) for b in range(resamples)]
     jobs = [
         (data, r, names, context, {**search_kwargs, "seed": s}, postprocess)
         for r, s in zip(rows, seeds, strict=True)

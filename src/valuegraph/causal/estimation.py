@@ -5,8 +5,9 @@ logging kept off the console.
 Refuters: ``placebo`` (permuted treatment; the new effect should be near 0 and, for a real
 effect, p small), ``random_common_cause`` (an added N(0, 1) confounder) and ``data_subset``
 (80 % row subsets): these two should leave the estimate unchanged (p large). A refuter's draws
-depend on the seed and the contrast's key, not on call order. pandas is used only here and where
-the callers build the regression frame.
+come from ``valuegraph.seeding.random_state(seed, "refute", *key, refuter)``: they depend on the
+seed and the contrast, not on call order. pandas is used only here and where the callers build
+the regression frame.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,6 +25,7 @@ import polars as pl
 
 from valuegraph.errors import DataError
 from valuegraph.matrix import value_columns
+from valuegraph.seeding import random_state
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,6 @@ def quiet_dowhy() -> Iterator[None]:
         log.debug("suppressed: %s", message)
 
 
-def _rng(seed: int, *key: str) -> np.random.RandomState:
-    """A RandomState that depends on the seed and a stable key, not on call order."""
-    words = [seed % 2**32, *(zlib.crc32(k.encode()) for k in key)]
-    return np.random.RandomState(np.random.SeedSequence(words).generate_state(1)[0])
-
-
 def dowhy_estimate(
     frame: pd.DataFrame,
     *,
@@ -160,7 +155,7 @@ def dowhy_estimate(
                 est,
                 method_name=method,
                 num_simulations=simulations,
-                random_state=_rng(seed, *key, name),
+                random_state=random_state(seed, "refute", *key, name),
                 **kwargs,
             )
             result = ref.refutation_result or {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ import networkx as nx
 import numpy as np
 
 from valuegraph.errors import DataError
+from valuegraph.seeding import global_rngs
 
 METHODS = ("pc", "fci", "ges", "boss", "grasp")
 CONSTRAINT_METHODS = ("pc", "fci")
@@ -83,20 +83,15 @@ def marks_to_edges(graph: np.ndarray, names: Sequence[str]) -> list[dict[str, An
 
 @contextlib.contextmanager
 def _quiet_seeded(seed: int):
-    """Silence causal-learn's prints and warnings; seed and restore Python/NumPy global RNGs."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    try:
-        with (
-            contextlib.redirect_stdout(io.StringIO()),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        random.setstate(py_state)
-        np.random.set_state(np_state)
+    """Silence causal-learn's prints and warnings; seed Python's and NumPy's global generators
+    (which BOSS and GRaSP draw from) from ``derive_seed(seed, "search")``, restored afterwards."""
+    with (
+        global_rngs(seed, "search"),
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def run_search(

@@ -81,7 +81,11 @@ def side_effect_stats(
     """Expected / unexpected (NaN-ignoring means over values, and their std as the paper's error
     bars), bootstrap 95% CIs over interventions, and the permutation p-value of
     ``expected - unexpected`` against random graphs with ``arcs`` arcs (one-sided: larger is
-    better; p = (1 + #null >= observed) / (1 + n))."""
+    better; p = (1 + #null >= observed) / (1 + n)).
+
+    ``seed`` is a derived seed (:func:`valuegraph.seeding.derive_seed`, as
+    :func:`valuegraph.evaluation.side_effects.side_effects` passes it); the draws come from
+    ``numpy.random.default_rng(seed)``, i.e. ``valuegraph.seeding.rng`` on the same labels."""
     changes = changed(delta, threshold)
     exp_x, unexp_x = change_count(changes, desc)
     expected, unexpected = nanmean(exp_x), nanmean(unexp_x)
