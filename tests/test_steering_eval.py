@@ -75,6 +75,25 @@ def test_undirected_edges_count_both_ways_and_ancestors_are_unexpected():
     np.testing.assert_allclose(unexpected, [np.nan, np.nan, 1.0])
 
 
+def test_random_graphs_descendants_are_closed_under_paths():
+    rng = np.random.default_rng(5)
+    for arcs in (0, 3, 12, 42):
+        d = statistics.random_descendants(7, arcs, rng)
+        assert not d.diagonal().any()  # a node on a cycle is still not its own descendant
+        assert d.sum() >= arcs  # every arc's target is reachable from its source
+        for x, _, z in zip(*np.nonzero(d[:, :, None] & d[None, :, :]), strict=True):
+            assert x == z or d[x, z]  # x -> y -> z: z descends from x
+    assert d.sum() == 7 * 6  # 42 arcs: the complete digraph
+    cycle = graph([("A", "B", "directed"), ("B", "A", "directed"), ("B", "C", "directed")])
+    desc = side_effects.descendant_matrix(cycle, [*ABC, "D"])  # D: a value outside the graph
+    assert desc.tolist() == [
+        [False, True, True, False],
+        [True, False, True, False],
+        [False, False, False, False],
+        [False, False, False, False],
+    ]
+
+
 def test_vectorised_metric_equals_the_definition_with_weights():
     rng = np.random.default_rng(3)
     values = list("ABCDEFG")

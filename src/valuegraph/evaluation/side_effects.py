@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from valuegraph.causal.graphs import descendants, system_graph
+from valuegraph.causal.graphs import system_graph, to_networkx
 from valuegraph.errors import DataError
 from valuegraph.evaluation.deltas import NO_ROLE, NONE, paired_deltas, scores_by_role
-from valuegraph.evaluation.statistics import side_effect_stats
+from valuegraph.evaluation.statistics import reachability, side_effect_stats
 from valuegraph.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -23,15 +23,7 @@ log = logging.getLogger(__name__)
 
 def descendant_matrix(graph: Mapping[str, Any], values: Sequence[str]) -> np.ndarray:
     """D[x, y] = y is a descendant of x (reachability, undirected edges both ways, x excluded)."""
-    desc = descendants(dict(graph))
-    index = {v: i for i, v in enumerate(values)}
-    out = np.zeros((len(values), len(values)), dtype=bool)
-    for x, ys in desc.items():
-        if x in index:
-            for y in ys:
-                if y in index and y != x:
-                    out[index[x], index[y]] = True
-    return out
+    return reachability(to_networkx(dict(graph)), values)
 
 
 def restrict_graph(graph: Mapping[str, Any], values: Sequence[str], name: str) -> dict[str, Any]:

@@ -5,8 +5,10 @@ number of arcs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from typing import Any
 
+import networkx as nx
 import numpy as np
 
 from valuegraph.evaluation.deltas import changed
@@ -48,25 +50,25 @@ def nanstd(x: np.ndarray) -> float:
     return float(x.std()) if x.size else float("nan")
 
 
-def transitive_closure(adj: np.ndarray) -> np.ndarray:
-    """Reachability (paths of length >= 1) of a boolean adjacency matrix, diagonal cleared."""
-    reach = adj.copy()
-    while True:
-        nxt = reach | ((reach.astype(np.int64) @ adj.astype(np.int64)) > 0)
-        if (nxt == reach).all():
-            break
-        reach = nxt
-    np.fill_diagonal(reach, False)
-    return reach
+def reachability(graph: nx.DiGraph, nodes: Sequence[Hashable]) -> np.ndarray:
+    """R[i, j] = ``nodes[j]`` is a descendant of ``nodes[i]`` in ``graph`` (a path of length >= 1;
+    a node is never its own descendant, even on a cycle); a node not in ``graph`` reaches none."""
+    index = {n: i for i, n in enumerate(nodes)}
+    out = np.zeros((len(index), len(index)), dtype=bool)
+    for x, i in index.items():
+        if x in graph:
+            out[i, [index[y] for y in nx.descendants(graph, x) if y in index]] = True
+    return out
 
 
 def random_descendants(n_values: int, arcs: int, rng: np.random.Generator) -> np.ndarray:
     """Descendant matrix of a uniformly random digraph with ``arcs`` distinct arcs, no loops."""
     pairs = np.array([(i, j) for i in range(n_values) for j in range(n_values) if i != j])
     pick = pairs[rng.choice(len(pairs), size=min(arcs, len(pairs)), replace=False)]
-    adj = np.zeros((n_values, n_values), dtype=bool)
-    adj[pick[:, 0], pick[:, 1]] = True
-    return transitive_closure(adj)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(n_values))
+    graph.add_edges_from(pick.tolist())
+    return reachability(graph, range(n_values))
 
 
 def side_effect_stats(
