@@ -12,7 +12,9 @@ import polars as pl
 from valuegraph.causal.graphs import load_graph, read_reference_graph
 from valuegraph.errors import DataError
 from valuegraph.evaluation import selection as sel
+from valuegraph.evaluation.deltas import ScoreMatrix, role_column
 from valuegraph.evaluation.side_effects import side_effects
+from valuegraph.evaluation.table1 import summary as table1_summary
 from valuegraph.evaluation.table1 import table1
 from valuegraph.evaluation.targeted import targeted
 from valuegraph.figures import steering as figures
@@ -66,7 +68,8 @@ def _candidates(path: str | None) -> dict | None:
 
 def run_select(args: argparse.Namespace) -> None:
     train = read_matrix(args.train)
-    splits = set(train["role_id"].str.split("-").list.first().unique()) - {"none"}
+    role = role_column(train, args.train)
+    splits = set(train[role].cast(pl.String).str.split("-").list.first().unique()) - {"none"}
     if splits - {"train"}:
         raise DataError(
             f"{args.train}: holds roles of splits {sorted(splits)}; selection is train-only"
@@ -108,21 +111,27 @@ def _graphs(args: argparse.Namespace) -> dict:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    train, test = read_matrix(args.train), read_matrix(args.test)
+    """Table 1, side effects and targeted steering through the functions the contract commands
+    (``table1``, ``side-effects``, ``targeted``) call."""
+    train_frame, test_frame = read_matrix(args.train), read_matrix(args.test)
     values = read_json(args.values)
+    train = ScoreMatrix(train_frame, values, args.train)
+    test = ScoreMatrix(test_frame, values, args.test)
     selection = read_json(args.selection)
     features = sel.sae_condition_features(args.conditions, _candidates(args.candidates))
     kept = selection["kept"]
     prompts = sel.value_prompt_conditions(args.conditions)
+    train.require(features)
+    test.require([*features, *prompts.values()])
     table = table1(train, test, values, features, kept, args.threshold)
     write_csv(table, args.table1)
     figures.plot_table1(table, values, args.table1_png, args.model_name)
     if table.height:
-        sims = table.group_by("condition").agg(pl.col("cosine").mean().alias("s"))
+        summary = table1_summary(table, similarity="cosine")
         log.info(
             "Table 1: mean train-test similarity %.3f over %d features",
-            sims["s"].mean(),
-            sims.height,
+            summary["mean_similarity"],
+            len(summary["feature_similarity"]),
         )
     effects = side_effects(
         test,

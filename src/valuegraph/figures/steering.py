@@ -13,9 +13,12 @@ from valuegraph.figures import pyplot
 from valuegraph.io import write_with
 
 
-def plot_table1(table: pl.DataFrame, values: Sequence[str], out: str, model: str) -> None:
+def plot_table1(
+    table: pl.DataFrame, values: Sequence[str], out: str, model: str, title: str | None = None
+) -> None:
     """Heatmap: colour = train (up - down) / n per feature x value; number = train-test cosine;
-    kept features are starred; the last column is the feature's mean similarity."""
+    kept features are starred; the last column is the feature's mean similarity. ``title``
+    replaces the paper's caption ("Value steering using SAE features for the {model} model.")."""
     plt = pyplot()
     conds = list(dict.fromkeys(table["condition"].to_list())) if table.height else []
     fig, ax = plt.subplots(
@@ -58,7 +61,8 @@ def plot_table1(table: pl.DataFrame, values: Sequence[str], out: str, model: str
         ax.set_yticks(range(len(conds)), labels, fontsize=8)
         ax.set_xlim(-0.5, len(values) + 0.5)
         fig.colorbar(im, ax=ax, label="train (up - down) / n", shrink=0.8)
-    ax.set_title(f"Value steering using SAE features for the {model} model.", fontsize=10)
+    caption = f"Value steering using SAE features for the {model} model."
+    ax.set_title(title if title is not None else caption, fontsize=10)
     fig.tight_layout()
     write_with(lambda tmp: fig.savefig(tmp, format="png", dpi=110), out)
     plt.close(fig)
