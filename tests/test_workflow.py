@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 from conftest import REPO, TINY_VALUES
 
+import valuegraph.config as vg_config
 from valuegraph.collect import RESPONSE_SCHEMA
 
 
@@ -104,10 +106,29 @@ def test_paper_config_plans_the_expected_jobs(tmp_path):
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 2
     assert counts["fetch_items"] == 1 and counts["items"] == 1 and counts["roles"] == 1
-    # 101 train roles and 26 test roles in groups of 10, every condition (none, 24 SAE candidates,
-    # 20 value prompts), two models
-    assert counts["collect"] == 2 * (11 + 3) * (1 + 24 + 20)
-    assert counts["sae_record"] == 2 and counts["sae_candidates"] == 2 and "sae_train" not in counts
+    # 101 train roles and 26 test roles in groups of 10; per model none + its 10 pinned features
+    # (models[].sae.features) on both splits and the 20 value prompts on test only (nothing reads
+    # them on train): 2 * (11 * 11 + 3 * 31) = 428 (was 1260: 24 candidates, prompts on train)
+    config = vg_config.load(REPO / "config/paper.yaml")
+    groups = {
+        split: math.ceil((config["roles"][f"n_{split}"] + 1) / config["collect"]["roles_per_shard"])
+        for split in ("train", "test")
+    }
+    expected = 0
+    for model in config["models"]:
+        kinds = [
+            vg_config.parse_condition(c).kind
+            for c in vg_config.model_conditions(config, model["name"])
+        ]
+        assert kinds.count("sae") == len(model["sae"]["features"]) == 10
+        prompts = kinds.count("value_prompt")
+        expected += (len(kinds) - prompts) * (groups["train"] + groups["test"])
+        expected += prompts * groups["test"]
+    assert counts["collect"] == expected == 2 * (11 * 11 + 3 * (11 + 20))
+    assert counts["sae_record"] == 2 and "sae_train" not in counts
+    # pinned features: no candidate ranking and no selection rule
+    assert "sae_candidates" not in counts and "steering_select" not in counts
+    assert counts["steering_eval"] == 2
     assert counts["matrix"] == 4 and counts["discover"] >= 2
 
 
@@ -123,8 +144,12 @@ def test_default_config_plans_every_stage(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
-    # 13 train + 7 test roles in one group each; none + 3 SAE candidates + 2 value prompts
-    assert counts["collect"] == 2 * 6
+    # 13 train + 7 test roles in one group each; none + 3 SAE candidates on both splits, the 2
+    # value prompts on test only (nothing reads them on train): 2 * 4 + 2 (was 2 * 6)
+    config = vg_config.load(REPO / "config/config.yaml")
+    kinds = [vg_config.parse_condition(c).kind for c in vg_config.expand_conditions(config)]
+    prompts = kinds.count("value_prompt")
+    assert counts["collect"] == 2 * (len(kinds) - prompts) + prompts == 10
     assert counts["sae_train"] == 1 and counts["steering_select"] == 1
     assert counts["steering_eval"] == 1 and counts["effects"] == 1
     assert counts["schwartz_collect"] == 2 and counts["schwartz_circumplex"] == 1

@@ -193,6 +193,32 @@ def expand_conditions(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def pinned_features(config: dict[str, Any], model: str) -> list[int] | None:
+    """The SAE features pinned for ``model`` (models[].sae.features), or None."""
+    entry = next((m for m in config["models"] if m["name"] == model), None)
+    sae = (entry or {}).get("sae") or {}
+    features = sae.get("features")
+    return [int(f) for f in features] if features else None
+
+
+def model_conditions(config: dict[str, Any], model: str) -> list[str]:
+    """The expanded condition strings of one model: :func:`expand_conditions`, except that a
+    model with pinned features (models[].sae.features) steers with exactly those features:
+    its SAE conditions (``sae:candidates``, ``sae:<id>``, ``sae:c<rank>``) are replaced, where
+    the first of them stood, by ``sae:<id>`` for each pinned id in the listed order."""
+    pinned = pinned_features(config, model)
+    expanded = expand_conditions(config)
+    if pinned is None:
+        return expanded
+    out: list[str] = []
+    for spec in expanded:
+        if parse_condition(spec).kind in ("sae", "sae_candidate"):
+            out += [f"sae:{f}" for f in pinned]
+        else:
+            out.append(spec)
+    return list(dict.fromkeys(out))
+
+
 def definitions_path(config: dict[str, Any]) -> Path:
     """The value-definitions TSV of value_prompt conditions (default: the packaged one)."""
     path = config.get("steering", {}).get("definitions")
@@ -254,6 +280,12 @@ def _check_conditions(config: dict[str, Any], source: str) -> None:
         sae = model.get("sae")
         if not sae:
             continue
+        if sae.get("features") and not any(c.kind in ("sae", "sae_candidate") for c in parsed):
+            raise ConfigError(
+                f"{source}: model '{model['name']}': sae.features pins SAE features but "
+                "'conditions' has no SAE condition; add sae:candidates (the pinned features "
+                "replace it) or drop sae.features"
+            )
         need = {"release": ("release", "id"), "local": ("path",), "train": ("hook",)}
         for key in need[sae["source"]]:
             if not sae.get(key):

@@ -53,8 +53,13 @@ MODEL_ENV = {"gpu": "../../envs/model.yaml", "cpu": "../../envs/model-cpu.yaml"}
     config["model_env"]
 ]
 MODELS = vg_config.model_specs(config)
-# sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time).
-CONDITIONS = {vg_config.condition_id(c): c for c in vg_config.expand_conditions(config)}
+# sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time);
+# a model with pinned features (models[].sae.features) has sae:<id> for each instead.
+MODEL_CONDITIONS = {
+    m: {vg_config.condition_id(c): c for c in specs}
+    for m, specs in ((m, vg_config.model_conditions(config, m)) for m in MODELS)
+}
+CONDITIONS = {cid: c for conds in MODEL_CONDITIONS.values() for cid, c in conds.items()}
 SPLITS = ["train", "test"]
 
 
@@ -168,10 +173,21 @@ def condition_spec(wildcards):
     return CONDITIONS[wildcards.condition]
 
 
+def split_conditions(model, split):
+    """The condition ids collected for a model on a split: every condition of the model on
+    test; on train, value-prompt conditions only when a stage reads them there (discovery.rows
+    all pools them; selection, Table 1 and targeted steering read only SAE rows on train)."""
+    return [
+        c
+        for c in MODEL_CONDITIONS[model]
+        if split == "test" or CONDITION_KINDS[c] != "value_prompt" or TRAIN_VALUE_PROMPTS
+    ]
+
+
 def shards(wildcards):
     return [
         f"{R}/{wildcards.model}/responses/{wildcards.split}/{condition}/group{group:03d}.parquet"
-        for condition in CONDITIONS
+        for condition in split_conditions(wildcards.model, wildcards.split)
         for group in range(n_groups(wildcards.split))
     ]
 
@@ -217,19 +233,19 @@ def discovery_rows_args(wildcards):
     rows = config["discovery"]["rows"]
     if rows == "all":
         return ""
-    if rows == "unsteered":
+    if rows == "unsteered" or not sae_conditions(wildcards.model):
         return "--conditions none"
-    explicit = [c for c, kind in CONDITION_KINDS.items() if kind == "sae"]
-    args = " ".join(["--conditions none", *explicit])
-    if CANDIDATE_CONDITIONS:
-        args += f" --selection {discovery_inputs(wildcards)['selection']}"
-    return args
+    if pinned(wildcards.model):  # exactly none + the pinned features
+        return " ".join(["--conditions none", *sae_conditions(wildcards.model)])
+    # none + the features steering.selection kept (the same set Table 1 and side effects use)
+    return f"--conditions none --selection {discovery_inputs(wildcards)['selection']}"
 
 
 def discovery_inputs(wildcards):
     """The train matrix, plus the steering selection when discovery pools the kept features."""
     out = {"matrix": f"{R}/{wildcards.model}/matrix/train.parquet"}
-    if config["discovery"]["rows"] == "paper" and CANDIDATE_CONDITIONS:
+    model = wildcards.model
+    if config["discovery"]["rows"] == "paper" and sae_conditions(model) and not pinned(model):
         out["selection"] = f"{R}/{wildcards.model}/steering/selection.json"
     return out
 
@@ -323,6 +339,22 @@ CONDITION_KINDS = {cid: vg_config.parse_condition(spec).kind for cid, spec in CO
 SAE_CONDITIONS = [c for c, k in CONDITION_KINDS.items() if k in ("sae", "sae_candidate")]
 CANDIDATE_CONDITIONS = [c for c, k in CONDITION_KINDS.items() if k == "sae_candidate"]
 STEERED = [c for c, k in CONDITION_KINDS.items() if k != "none"]
+# value-prompt rows on train are read only by discovery.rows all (see split_conditions)
+TRAIN_VALUE_PROMPTS = config["discovery"]["rows"] == "all"
+
+
+def pinned(model):
+    """True when the model steers with pinned features (models[].sae.features)."""
+    return vg_config.pinned_features(config, model) is not None
+
+
+def sae_conditions(model):
+    """The model's SAE condition ids (pinned ``sae_<id>`` or ``sae_c<rank>`` / ``sae_<id>``)."""
+    return [c for c in MODEL_CONDITIONS[model] if CONDITION_KINDS[c] in ("sae", "sae_candidate")]
+
+
+def candidate_conditions(model):
+    return [c for c in MODEL_CONDITIONS[model] if CONDITION_KINDS[c] == "sae_candidate"]
 
 
 def sae_block(model):
@@ -398,6 +430,8 @@ def sae_record_args(wildcards):
     block = sae_block(wildcards.model)
     if block is None:
         raise WorkflowError(f"model '{wildcards.model}' has no models[].sae block")
+    # pinned features are not part of the SAE's identity (changing them reruns no SAE rule)
+    block = {k: v for k, v in block.items() if k != "features"}
     args = f"--sae {json.dumps(json.dumps(block, sort_keys=True))}"
     if block["source"] == "train":
         args += f" --trained {R}/{wildcards.model}/sae/trained"
@@ -405,16 +439,31 @@ def sae_record_args(wildcards):
     return args
 
 
-def condition_specs_arg():
-    return " ".join(json.dumps(CONDITIONS[c]) for c in CONDITIONS)
+def condition_specs_arg(wildcards):
+    conditions = MODEL_CONDITIONS[wildcards.model]
+    return " ".join(json.dumps(conditions[c]) for c in conditions)
 
 
 def steering_candidates(wildcards):
-    return [f"{R}/{wildcards.model}/steering/candidates.json"] if CANDIDATE_CONDITIONS else []
+    if not candidate_conditions(wildcards.model):
+        return []
+    return [f"{R}/{wildcards.model}/steering/candidates.json"]
 
 
 def candidates_arg(wildcards, input):
-    return f"--candidates {input.candidates}" if CANDIDATE_CONDITIONS else ""
+    return f"--candidates {input.candidates}" if candidate_conditions(wildcards.model) else ""
+
+
+def steering_selection(wildcards):
+    """The selection a model's steering evaluation reads (none with pinned features: every
+    pinned feature is kept)."""
+    if pinned(wildcards.model):
+        return []
+    return [f"{R}/{wildcards.model}/steering/selection.json"]
+
+
+def selection_arg(wildcards, input):
+    return f"--selection {input.selection}" if input.selection else ""
 
 
 def selection_args():
@@ -433,24 +482,28 @@ def steering_eval_args(wildcards):
         f"--seed {config['seed']} --model-name {wildcards.model}",
     ]
     if e["baseline_role"]:
-        args.append(f"--baseline-role {e['baseline_role']}")
+        args.append(f"--baseline-role {shlex.quote(e['baseline_role'])}")
     if e["sae_role"]:
-        args.append(f"--sae-role {e['sae_role']}")
+        args.append(f"--sae-role {shlex.quote(e['sae_role'])}")
+    if e["table1_values"]:
+        args.append("--table1-values " + " ".join(shlex.quote(v) for v in e["table1_values"]))
     return " ".join(args)
 
 
 def steering_enabled(model):
     """Steering outputs exist when a condition steers (and an SAE exists for sae conditions)."""
-    return bool(STEERED) and (not SAE_CONDITIONS or sae_block(model) is not None)
+    steered = [c for c in MODEL_CONDITIONS[model] if CONDITION_KINDS[c] != "none"]
+    return bool(steered) and (not sae_conditions(model) or sae_block(model) is not None)
 
 
 def steering_outputs(model):
     if not steering_enabled(model):
         return []
-    names = ["selection.json", "table1.csv", "side_effects.csv", "targeted.csv"]
+    names = ["table1.csv", "side_effects.csv", "targeted.csv"]
     names += ["table1.png", "side_effects.png", "targeted.png"]
+    names += [] if pinned(model) else ["selection.json"]
     out = [f"{R}/{model}/steering/{n}" for n in names]
-    if SAE_CONDITIONS:
+    if sae_conditions(model):
         out.append(f"{R}/{model}/sae/sae.csv")
     return out
 

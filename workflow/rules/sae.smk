@@ -104,7 +104,9 @@ rule sae_candidates:
         runtime=model_runtime("sae_candidates"),
     params:
         k=STEER["n_candidates"],
+        ranking=STEER["candidate_ranking"],
         mode=config["collect"]["mode"],
     shell:
         "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
-        " --roles {input.roles} --mode {params.mode} --k {params.k} --out {output} > {log} 2>&1"
+        " --roles {input.roles} --mode {params.mode} --k {params.k} --ranking {params.ranking}"
+        " --out {output} > {log} 2>&1"

@@ -16,7 +16,7 @@ rule steering_select:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        conditions=condition_specs_arg(),
+        conditions=condition_specs_arg,
         candidates=candidates_arg,
         args=selection_args(),
     shell:
@@ -29,8 +29,9 @@ rule steering_eval:
         train=f"{R}/{{model}}/matrix/train.parquet",
         test=f"{R}/{{model}}/matrix/test.parquet",
         values=f"{R}/items/values.json",
-        selection=f"{R}/{{model}}/steering/selection.json",
+        selection=steering_selection,
         candidates=steering_candidates,
+        roles=f"{R}/roles/test.json",
         graph=f"{R}/{{model}}/graph/pc.json",
         references=reference_paths(),
     output:
@@ -82,12 +83,14 @@ rule steering_eval:
         "../../envs/analysis.yaml"
     threads: 1
     params:
-        conditions=condition_specs_arg(),
+        conditions=condition_specs_arg,
         candidates=candidates_arg,
+        selection=selection_arg,
         args=steering_eval_args,
     shell:
         "valuegraph steering-eval --train {input.train} --test {input.test} --values {input.values}"
-        " --selection {input.selection} {params.candidates} --conditions {params.conditions}"
+        " {params.selection} {params.candidates} --conditions {params.conditions}"
+        " --roles {input.roles}"
         " --graph {input.graph} --references {input.references} {params.args}"
         " --table1 {output.table1} --table1-png {output.table1_png}"
         " --side-effects {output.side_effects} --side-effects-png {output.side_effects_png}"

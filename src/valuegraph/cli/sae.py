@@ -60,6 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--roles", required=True, help="train roles JSON (never the test split)")
     c.add_argument("--mode", default="logprob", choices=["logprob", "generate"])
     c.add_argument("--k", type=int, required=True)
+    c.add_argument(
+        "--ranking",
+        choices=["mean", "max"],
+        default="mean",
+        help="activation over the marker tokens of each role's prompt: mean, or max (the paper's)",
+    )
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_candidates)
 
@@ -203,7 +209,7 @@ def run_candidates(args: argparse.Namespace) -> None:
     if any(r["role_id"].startswith("test") for r in roles):
         raise ConfigError(f"{args.roles}: candidates are ranked on train roles only")
     acts, resid_norms = marker_feature_activations(
-        model, tokenizer, spec.template, args.mode, sae, layer, roles
+        model, tokenizer, spec.template, args.mode, sae, layer, roles, reduce=args.ranking
     )
     decoder_norms = sae.W_dec.detach().float().norm(dim=1).numpy()
     ranked = rank_candidates(acts, args.k, decoder_norms)
@@ -211,8 +217,10 @@ def run_candidates(args: argparse.Namespace) -> None:
     write_json(
         {
             "model": spec.name,
-            "rule": "top k features by mean SAE activation at the marker tokens, averaged over "
-            "the marker tokens of each train role's prompt prefix and then over train roles",
+            "rule": f"top k features by SAE activation at the marker tokens: the {args.ranking} "
+            "over the marker tokens of each train role's prompt prefix, then the mean over train "
+            "roles (ties: lower feature index first)",
+            "ranking": args.ranking,
             "marker": MARKER,
             "hook": record["hook"],
             "layer": layer,

@@ -20,6 +20,7 @@ from valuegraph.evaluation.targeted import targeted
 from valuegraph.figures import steering as figures
 from valuegraph.io import read_json, write_csv, write_json
 from valuegraph.matrix import read_matrix
+from valuegraph.roles import read_roles
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--test", required=True)
     e.add_argument("--values", required=True)
     e.add_argument("--candidates", default=None)
-    e.add_argument("--selection", required=True)
+    e.add_argument(
+        "--selection",
+        default=None,
+        help="selection.json (kept features); without it every SAE condition is kept (pinned "
+        "features, models[].sae.features)",
+    )
     e.add_argument("--conditions", nargs="+", required=True)
     e.add_argument("--graph", required=True, help="learned GRAPH.json")
     e.add_argument("--references", nargs="*", default=[], metavar="TSV")
     e.add_argument("--threshold", type=float, default=0.0)
     e.add_argument("--n-bootstrap", type=int, default=1000)
     e.add_argument("--n-permutations", type=int, default=1000)
-    e.add_argument("--baseline-role", default=None)
-    e.add_argument("--sae-role", default=None)
+    e.add_argument("--baseline-role", default=None, help="a test persona's name or role id")
+    e.add_argument(
+        "--sae-role", default=None, help="the SAE arm's test persona: its name or role id"
+    )
+    e.add_argument(
+        "--roles", default=None, help="test roles JSON (resolves persona names to role ids)"
+    )
+    e.add_argument(
+        "--table1-values",
+        nargs="+",
+        default=None,
+        metavar="VALUE",
+        help="the value columns Table 1 shows, in order (default: every value)",
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--model-name", default="")
     e.add_argument("--table1", required=True)
@@ -110,6 +128,22 @@ def _graphs(args: argparse.Namespace) -> dict:
     return graphs
 
 
+def resolve_role(
+    role: str | None, test: ScoreMatrix, roles: list[dict] | None, what: str
+) -> str | None:
+    """A role given by role id (a row of the test matrix) or by persona name (the roles JSON's
+    ``name``) as the matrix's role id; an unknown one is an error naming the test personas."""
+    if role is None or role in test.roles:
+        return role
+    by_name = {r.get("name", ""): r["role_id"] for r in roles or [] if r.get("name")}
+    if role in by_name:
+        return by_name[role]
+    names = ", ".join(repr(n) for n in by_name) or "(no roles JSON given: pass --roles)"
+    raise DataError(
+        f"{what} {role!r} is neither a test persona's name nor a role id; test personas: {names}"
+    )
+
+
 def run_eval(args: argparse.Namespace) -> None:
     """Table 1, side effects and targeted steering through the functions the contract commands
     (``table1``, ``side-effects``, ``targeted``) call."""
@@ -117,15 +151,21 @@ def run_eval(args: argparse.Namespace) -> None:
     values = read_json(args.values)
     train = ScoreMatrix(train_frame, values, args.train)
     test = ScoreMatrix(test_frame, values, args.test)
-    selection = read_json(args.selection)
     features = sel.sae_condition_features(args.conditions, _candidates(args.candidates))
-    kept = selection["kept"]
+    kept = read_json(args.selection)["kept"] if args.selection else list(features)
     prompts = sel.value_prompt_conditions(args.conditions)
     train.require(features)
     test.require([*features, *prompts.values()])
-    table = table1(train, test, values, features, kept, args.threshold)
+    roles = read_roles(args.roles) if args.roles else None
+    sae_role = resolve_role(args.sae_role, test, roles, "sae_role")
+    baseline_role = resolve_role(args.baseline_role, test, roles, "baseline_role")
+    shown = list(args.table1_values or values)
+    unknown = [v for v in shown if v not in values]
+    if unknown:
+        raise DataError(f"table1 values {unknown} are not among the values {list(values)}")
+    table = table1(train, test, shown, features, kept, args.threshold)
     write_csv(table, args.table1)
-    figures.plot_table1(table, values, args.table1_png, args.model_name)
+    figures.plot_table1(table, shown, args.table1_png, args.model_name)
     if table.height:
         summary = table1_summary(table, similarity="cosine")
         log.info(
@@ -143,8 +183,8 @@ def run_eval(args: argparse.Namespace) -> None:
         args.n_bootstrap,
         args.n_permutations,
         args.seed,
-        args.baseline_role,
-        args.sae_role,
+        baseline_role,
+        sae_role,
     )
     write_csv(effects, args.side_effects)
     figures.plot_side_effects(effects, args.side_effects_png, args.model_name)

@@ -346,9 +346,11 @@ def marker_feature_activations(
     sae: Any,
     layer: int,
     roles: Sequence[dict[str, Any]],
+    reduce: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per role, the SAE feature activations averaged over the marker tokens of its prompt
-    prefix ([n_roles, d_sae]), and the residual norms there ([n_roles])."""
+    """Per role, the SAE feature activations over the marker tokens of its prompt prefix,
+    reduced by :func:`reduce_marker` (``mean`` or ``max``) ([n_roles, d_sae]), and the residual
+    norms there ([n_roles])."""
     engine = _prompt_engine(model, tokenizer, template, mode)
     feats, norms = [], []
     with _Capture(model, layer) as cap:
@@ -358,9 +360,23 @@ def marker_feature_activations(
             marker = marker_token_positions(tokenizer, prefix, MARKER)
             model(input_ids=torch.tensor([ids], device=engine.device), logits_to_keep=1)
             resid = cap.pop()[0, marker].float().cpu()
-            feats.append(sae.encode(resid.to(sae.W_dec.dtype)).float().mean(0).numpy())
+            encoded = sae.encode(resid.to(sae.W_dec.dtype)).float().detach().cpu().numpy()
+            feats.append(reduce_marker(encoded, reduce))
             norms.append(float(resid.norm(dim=-1).mean()))
     return np.stack(feats), np.array(norms)
+
+
+def reduce_marker(activations: np.ndarray, how: str = "mean") -> np.ndarray:
+    """One role's feature activations over its marker tokens ([n_tokens, d_sae]) reduced over
+    the tokens: ``mean`` (the average) or ``max`` (the maximum, as the paper ranks)."""
+    activations = np.asarray(activations, dtype=np.float64)
+    if activations.ndim != 2 or activations.shape[0] == 0:
+        raise ValueError(f"need [n_tokens >= 1, d_sae] activations, got {activations.shape}")
+    if how == "mean":
+        return activations.mean(0)
+    if how == "max":
+        return activations.max(0)
+    raise ValueError(f"unknown marker reduction {how!r}; use mean or max")
 
 
 def rank_candidates(
