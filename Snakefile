@@ -16,6 +16,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/items.smk"
 include: "workflow/rules/roles.smk"
+include: "workflow/rules/definitions.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/matrix.smk"
 include: "workflow/rules/discover.smk"
@@ -34,6 +35,8 @@ include: "workflow/rules/bench.smk"
 localrules:
     all,
     fetch_items,
+    fetch_roles,
+    fetch_definitions,
 
 
 rule all:

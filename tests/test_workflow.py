@@ -106,6 +106,9 @@ def test_paper_config_plans_the_expected_jobs(tmp_path):
     counts = job_counts(result.stdout)
     assert counts["prepare_model"] == 2
     assert counts["fetch_items"] == 1 and counts["items"] == 1 and counts["roles"] == 1
+    # the authors' persona files and ValueBench's definitions sheet (paper mode)
+    assert counts["fetch_roles"] == 2
+    assert counts["fetch_definitions"] == 1 and counts["definitions"] == 1
     # 101 train roles and 26 test roles in groups of 10; per model none + its 10 pinned features
     # (models[].sae.features) on both splits and the 20 value prompts on test only (nothing reads
     # them on train): 2 * (11 * 11 + 3 * 31) = 428 (was 1260: 24 candidates, prompts on train)

@@ -7,7 +7,8 @@ asks an item twice and ends with the same rows as an uninterrupted run.
 Response columns (one row per model, split, condition, role, item): model, split, condition,
 role_id, item_id, value, agreement, prompt_hash, answer (yes/no/unparsed), p_yes, logp_yes,
 logp_no, score (agreement x +1/-1, 0 when unparsed), soft_score (agreement x (2 p_yes - 1)),
-raw_text (generate mode), mode.
+raw_text (generate mode), mode, parser (``collect.parser`` of generate mode: strict or paper,
+see :mod:`valuegraph.parsing`; the matrix scores a non-yes/no answer by it).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ RESPONSE_SCHEMA: dict[str, Any] = {
     "soft_score": pl.Float64,
     "raw_text": pl.String,
     "mode": pl.String,
+    "parser": pl.String,
 }
 
 LOG_EVERY_S = 10.0  # progress lines in a (non-terminal) log
@@ -201,6 +203,7 @@ def collect_shard(
     train_sample_rate: float = 1.0,
     seed: int = 0,
     identity: dict[str, Any] | None = None,
+    parser: str = "strict",
 ) -> pl.DataFrame:
     """Collect one shard with per-batch checkpoints; resumes from ``<out>.partial/``.
 
@@ -209,7 +212,13 @@ def collect_shard(
     """
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
-    meta = {"model": model, "split": split, "condition": condition.id, "mode": respondent.mode}
+    meta = {
+        "model": model,
+        "split": split,
+        "condition": condition.id,
+        "mode": respondent.mode,
+        "parser": parser,
+    }
     plan = [(role, items_for(role, items, split, train_sample_rate, seed)) for role in roles]
     _open_partial(partial, _shard_identity(meta, plan, identity))
     done: dict[str, set[int]] = {}

@@ -239,10 +239,11 @@ def read_definitions(path: str | Path) -> dict[str, str]:
     ]
     if not rows or rows[0].split("\t")[:2] != ["value", "definition"]:
         raise ConfigError(f"{path}: the first non-comment line must be 'value<TAB>definition'")
+    width = len(rows[0].split("\t"))  # further columns (e.g. the definitions rule's source)
     out: dict[str, str] = {}
     for lineno, line in enumerate(rows[1:], start=2):
         fields = line.split("\t")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+        if len(fields) != width or not fields[0].strip() or not fields[1].strip():
             raise ConfigError(f"{path}: row {lineno} needs 'value<TAB>definition', got {line!r}")
         out[fields[0].strip()] = fields[1].strip()
     return out
@@ -260,6 +261,7 @@ def _check_conditions(config: dict[str, Any], source: str) -> None:
     explicit = config["items"].get("values")
     parsed = [parse_condition(c, source, explicit) for c in expand_conditions(config)]
     prompted = sorted({c.args[0] for c in parsed if c.kind == "value_prompt"})
+    # checked against steering.definitions (with definitions.source valuebench, the fallback)
     if prompted:
         path = definitions_path(config)
         known = read_definitions(path)

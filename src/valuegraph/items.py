@@ -34,9 +34,19 @@ ITEM_SCHEMA = {
 
 
 def fetch(
-    url: str, sha256: str, dest: str | Path, local_copies: list[str] = (), timeout: float = 60
+    url: str,
+    sha256: str,
+    dest: str | Path,
+    local_copies: list[str] = (),
+    timeout: float = 60,
+    section: str = "items",
+    copies_key: str | None = None,
 ) -> Path:
-    """Copy a checksum-valid local copy, else download ``url``, to ``dest`` (atomic, verified)."""
+    """Copy a checksum-valid local copy, else download ``url``, to ``dest`` (atomic, verified).
+
+    ``section`` is the config section whose url and sha256 keys the errors name, ``copies_key``
+    the local-copies key (default ``<section>.local_copies``).
+    """
     dest = Path(dest)
     if dest.exists() and sha256_file(dest) == sha256:
         return dest
@@ -55,13 +65,16 @@ def fetch(
             if actual != sha256:
                 raise DataError(
                     f"{url}: sha256 {actual} does not match the pinned {sha256}; "
-                    "check items.url / items.sha256 in the config"
+                    f"check {section}.url / {section}.sha256 in the config"
                 )
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise DataError(
-            f"{url}: download failed ({exc}); set items.path in the config to a local copy "
-            "of value_orientation.csv"
-        ) from None
+        copies = copies_key or f"{section}.local_copies"
+        fix = (
+            "set items.path in the config to a local copy of value_orientation.csv"
+            if section == "items"
+            else f"add a local copy of {Path(url).name} to {copies} in the config"
+        )
+        raise DataError(f"{url}: download failed ({exc}); {fix}") from None
     return dest
 
 

@@ -151,6 +151,7 @@ def schwartz_collect_args(wildcards):
         f"--mode {c['mode']} --batch-size {c['batch_size']} --max-new-tokens {c['max_new_tokens']}"
         f" --roles-per-shard {n_roles('train')} --train-sample-rate 1.0 --seed {config['seed']}"
         + ("" if c["prefix_cache"] else " --no-prefix-cache")
+        + ("" if c["parser"] == "strict" else f" --parser {c['parser']}")
     )
 
 
@@ -166,6 +167,8 @@ def collect_args(wildcards):
     ]
     if not c["prefix_cache"]:
         args.append("--no-prefix-cache")
+    if c["parser"] != "strict":  # only when set, so strict runs keep their params
+        args.append(f"--parser {c['parser']}")
     return " ".join(args)
 
 
@@ -368,6 +371,8 @@ def sae_coefficient(model):
 
 
 def definitions_file():
+    if config["definitions"]["source"] == "valuebench":  # the definitions rule's TSV
+        return f"{R}/definitions/value_definitions.tsv"
     path = STEER["definitions"]
     return repo_path(path) if path else str(vg_config.definitions_path(config))
 
@@ -540,3 +545,41 @@ def model_runtime(rule):
         return vg_resources.runtime(rule, config, resource_model(wildcards), attempt, split)
 
     return runtime
+
+
+# ---- paper mode: the authors' persona files (roles.source file), ValueBench's definitions
+def roles_inputs(wildcards):
+    """The two persona files of roles.source file; nothing for generated personas."""
+    if config["roles"]["source"] != "file":
+        return {}
+    return {f"{split}_file": f"{R}/roles/source/{split}.json" for split in SPLITS}
+
+
+def roles_file_args(wildcards, input):
+    if config["roles"]["source"] != "file":
+        return ""
+    files = config["roles"]["files"]
+    return " ".join(
+        f"--{split}-file {input[f'{split}_file']} --{split}-sha256 {files[split]['sha256']}"
+        for split in SPLITS
+    )
+
+
+def roles_local_copy_args():
+    return " ".join(f"--local-copy {json.dumps(p)}" for p in config["roles"]["local_copies"])
+
+
+def fallback_definitions():
+    """steering.definitions, else the packaged paraphrases (valuebench: values the sheet lacks)."""
+    path = STEER["definitions"]
+    return repo_path(path) if path else str(vg_config.definitions_path(config))
+
+
+def required_definitions():
+    """The values of this config's value_prompt conditions, which must get a definition."""
+    prompted = {
+        vg_config.parse_condition(spec).args[0]
+        for cid, spec in CONDITIONS.items()
+        if CONDITION_KINDS[cid] == "value_prompt"
+    }
+    return " ".join(json.dumps(v) for v in sorted(prompted))

@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="prompts per forward pass, or 'auto' (16 on CPU, 64 on CUDA; halved on OOM)",
     )
     p.add_argument("--max-new-tokens", type=int, default=100)
+    p.add_argument(
+        "--parser",
+        default="strict",
+        choices=["strict", "paper"],
+        help="generate mode: strict first answer (unparsed = missing) or the paper's rules",
+    )
     p.add_argument("--no-prefix-cache", action="store_true")
     p.add_argument("--train-sample-rate", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
@@ -92,6 +98,7 @@ def run(args: argparse.Namespace) -> None:
         args.train_sample_rate,
         args.seed,
         identity=_identity(spec, record, args, respondent),
+        parser=args.parser,
     )
 
 
@@ -119,6 +126,7 @@ def _llm_respondent(spec: ModelSpec, record: dict, args: argparse.Namespace):
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         prefix_cache=not args.no_prefix_cache,
+        parser=args.parser,
     )
     steering = SteeringSetup(
         sae_record=args.sae_record,

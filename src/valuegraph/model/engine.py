@@ -1,6 +1,6 @@
 """The scoring engine: log-prob yes/no scoring (batched, optional shared-prefix KV cache) and
-the paper's greedy generation with a strict parser. Both modes share prompt construction and
-return the same record per item.
+the paper's greedy generation with a configurable parser (``valuegraph.parsing``: strict or
+the paper's). Both modes share prompt construction and return the same record per item.
 
 Exactness: every path feeds the model ``tokenize(prefix) + tokenize(suffix)`` with the real
 tokens at positions ``0 .. n-1``:
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,29 +25,18 @@ import torch
 from transformers import DynamicCache
 
 from valuegraph.model.steering import ResidualSteering, marker_token_positions
+from valuegraph.parsing import PARSERS
+from valuegraph.parsing import parse_strict as parse_answer  # noqa: F401 (the strict parser)
 from valuegraph.prompts import MARKER, Prompt, build_prompt
 
 log = logging.getLogger(__name__)
 
 YES_WORDS = ("yes", "Yes", "YES")
 NO_WORDS = ("no", "No", "NO")
-ANSWER_RE = re.compile(r"answer\s*:\s*[*_\"'`]*\s*(yes|no)\b")
-LEADING_RE = re.compile(r"^\W*(yes|no)\b")
 AUTO_BATCH = {"cpu": 16, "cuda": 64}  # batch_size "auto": CUDA starts large, OOM halves it
 
 Record = dict[str, Any]
 PrefixState = tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]
-
-
-def parse_answer(text: str) -> str:
-    """Strict parser for generated text: the first ``Answer: yes|no``, else a leading yes/no.
-
-    Anything else (``not``, ``none``, ``maybe``, no answer at all) is ``unparsed``: treated as
-    missing, never as a neutral score.
-    """
-    lowered = text.lower()
-    match = ANSWER_RE.search(lowered) or LEADING_RE.match(lowered.strip())
-    return match.group(1) if match else "unparsed"
 
 
 def answer_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
@@ -85,6 +73,7 @@ class EngineSettings:
     batch_size: int | str = 16
     max_new_tokens: int = 100
     prefix_cache: bool = True
+    parser: str = "strict"  # generate mode: valuegraph.parsing.PARSERS
 
 
 class Engine:
@@ -386,7 +375,7 @@ class Engine:
         lengths = self._generated_lengths(new_tokens)
         return [
             {
-                "answer": parse_answer(t),
+                "answer": PARSERS[self.settings.parser](t),
                 "p_yes": None,
                 "logp_yes": None,
                 "logp_no": None,
