@@ -362,6 +362,7 @@ def simulate_responses(
         (agree * (2 * pl.col("p_yes") - 1)).alias("soft_score"),
         pl.lit(None, dtype=pl.String).alias("raw_text"),
         pl.lit(MODE).alias("mode"),
+        pl.lit("strict").alias("parser"),  # always yes or no: the parser does not matter
     )
     return frame.select([pl.col(c).cast(t) for c, t in RESPONSE_SCHEMA.items()])
 
