@@ -179,7 +179,8 @@ def test_graph_chain_total_effect_is_product():
     assert row["X", "Z"]["ci_low"] < 0.4 < row["X", "Z"]["ci_high"]
     assert row["X", "Y"]["estimate"] == pytest.approx(0.8, abs=0.04)
     assert row["Y", "Z"]["estimate"] == pytest.approx(0.5, abs=0.04)
-    assert set(out["n_dags"]) == {1} and not out["dags_truncated"].any()
+    assert set(out["method"]) == {"local"} and set(out["n_parent_sets"]) == {1}
+    assert out["n_dags"].is_null().all() and not out["dags_truncated"].any()
     assert out["enumeration"][0] == "consistent" and out["n"][0] == 2000
 
 
@@ -203,7 +204,7 @@ def test_undirected_edge_gives_range_over_both_orientations():
     xy_if_x_to_y = np.polyfit(x, y, 1)[0]  # X -> Y: regress Y on X (X has no parents)
     xy_if_y_to_x = 0.0  # Y -> X: no path from X to Y
     row = out.filter((pl.col("treatment") == "X") & (pl.col("outcome") == "Y")).row(0, named=True)
-    assert row["n_dags"] == 2 and row["n_dags_with_path"] == 1
+    assert row["n_parent_sets"] == 2 and row["n_parent_sets_with_path"] == 1
     assert row["estimate_min"] == pytest.approx(min(xy_if_x_to_y, xy_if_y_to_x), abs=1e-9)
     assert row["estimate_max"] == pytest.approx(max(xy_if_x_to_y, xy_if_y_to_x), abs=1e-9)
     assert row["estimate"] == 0.0  # IDA's conservative summary: smallest |effect|
@@ -215,12 +216,23 @@ def test_undirected_chain_uses_parents_of_x_per_dag():
     m = chain_matrix()
     g = graph([("X", "Y", "undirected"), ("Y", "Z", "undirected")])
     out = ida.graph_effects(m, g, standardize=False)
-    # X-Y-Z without a collider: X->Y->Z, X<-Y<-Z, X<-Y->Z.
-    assert set(out["n_dags"]) == {3}
+    # X-Y-Z without a collider: X->Y->Z, X<-Y<-Z, X<-Y->Z. Y's possible parent sets are {},
+    # {X}, {Z} (not {X, Z}: a new collider); X's and Z's are {} and {Y}.
+    assert dict(zip(out["treatment"], out["n_parent_sets"], strict=True)) == {
+        "X": 2,
+        "Y": 3,
+        "Z": 2,
+    }
     yz = out.filter((pl.col("treatment") == "Y") & (pl.col("outcome") == "Z")).row(0, named=True)
-    # Y->Z in two DAGs: parents of Y are {X} (X->Y->Z) or {} (X<-Y->Z); both give about 0.5.
-    assert yz["n_dags_with_path"] == 2
+    # Y->Z with parents of Y {X} (X->Y->Z) or {} (X<-Y->Z); both give about 0.5.
+    assert yz["n_parent_sets_with_path"] == 2
     assert yz["estimate_min"] == 0.0 and yz["estimate_max"] == pytest.approx(0.5, abs=0.04)
+    both = ida.graph_effects(m, g, standardize=False, method="global")
+    assert set(both["n_dags"]) == {3} and set(both["method"]) == {"global"}
+    same = ["treatment", "outcome", "estimate", "estimate_min", "estimate_max", "ci_low", "ci_high"]
+    assert both.select(same).equals(out.select(same))
+    yz = both.filter((pl.col("treatment") == "Y") & (pl.col("outcome") == "Z")).row(0, named=True)
+    assert yz["n_dags_with_path"] == 2 and yz["n_parent_sets_with_path"] == 2
 
 
 def test_no_new_unshielded_collider():
@@ -249,7 +261,7 @@ def test_two_cycles_count_as_undirected_and_bidirected_edges_are_ignored():
     )
     out = ida.graph_effects(m, g)
     assert set(zip(out["treatment"], out["outcome"], strict=True)) == {("X", "Y"), ("Y", "X")}
-    assert set(out["n_dags"]) == {2}
+    assert set(out["n_parent_sets"]) == {2}
     g = graph([("Y", "Z", "directed"), ("Y", "W", "bidirected")])
     out = ida.graph_effects(m, g)
     assert out["treatment"].to_list() == ["Y"] and out["x_bidirected"].to_list() == [True]
@@ -304,6 +316,7 @@ def test_cli_writes_tables(tmp_path, cli):
         steering.columns
     )
     assert g.select("treatment", "outcome").rows() == [("Achievement", "Anxiety Disorder")]
+    assert g["method"].to_list() == ["local"] and g["n_parent_sets"].to_list() == [1]
     assert not list(tmp_path.glob(".*.tmp"))
 
 

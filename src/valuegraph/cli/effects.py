@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="estimate role-prompt, steering and graph-implied effects with DoWhy",
         description="Tidy CSV tables, one row per (treatment, outcome); columns are documented "
         "in valuegraph.causal.effects and valuegraph.causal.ida. Role and steering effects use "
-        "backdoor linear regression with refuters; graph effects use IDA over the DAGs of the "
-        "graph's equivalence class.",
+        "backdoor linear regression with refuters; graph effects use IDA over the possible "
+        "parent sets of each treatment in the graph's equivalence class.",
     )
     p.add_argument("--matrix", required=True, metavar="M.parquet", help="score matrix")
     p.add_argument("--graph", metavar="G.json", help="learned graph (enables --out-graph)")
@@ -41,7 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="role effect from condition 'none' only (default: every condition's baseline row, "
         "condition as a common cause)",
     )
-    p.add_argument("--max-dags", type=int, default=64, help="cap on enumerated DAGs (IDA)")
+    p.add_argument(
+        "--ida",
+        choices=ida.METHODS,
+        default="local",
+        help="graph effects over the possible parent sets of each treatment (local: exact, no "
+        "cap; default) or over enumerated DAGs (global: capped by --max-dags, for DAG counts)",
+    )
+    p.add_argument("--max-dags", type=int, default=64, help="cap on enumerated DAGs (--ida global)")
     p.add_argument(
         "--no-standardize",
         dest="standardize",
@@ -70,7 +77,12 @@ def run(args: argparse.Namespace) -> None:
     graph = None
     if args.graph:
         graph = ida.graph_effects(
-            matrix, args.graph, values, standardize=args.standardize, max_dags=args.max_dags
+            matrix,
+            args.graph,
+            values,
+            standardize=args.standardize,
+            method=args.ida,
+            max_dags=args.max_dags,
         )
     write_csv(role, args.out_role)
     write_csv(steering, args.out_steering)
