@@ -191,10 +191,13 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory, items_csv: Path) -> Rea
         pytest.fail(f"{venv}/bin/snakemake missing: run the tests with the project venv's python")
     root = tmp_path_factory.mktemp("readme")
     repo = fresh_copy(root / "valuegraph")
-    # what the checkout sees beside it: the shared data folder (../shared) and its venv (.venv)
-    shared = root / "shared" / "data" / "valuebench" / "value_orientation.csv"
-    shared.parent.mkdir(parents=True)
-    shared.symlink_to(items_csv.resolve())
+    # what the checkout sees beside it: the shared data folder (../shared: items, personas,
+    # definitions, as the configs' local copies name them) and its venv (.venv)
+    shared = [REPO.parent / "shared", items_csv.resolve().parents[2]]
+    shared = [s for s in shared if (s / "data/valuebench/value_orientation.csv").is_file()]
+    if not shared:
+        pytest.fail(f"no shared data folder (data/valuebench/...) beside {REPO} or {items_csv}")
+    (root / "shared").symlink_to(shared[0].resolve())
     (repo / ".venv").symlink_to(venv)
     env = {**os.environ, "PATH": SYSTEM_PATH, "HF_HUB_OFFLINE": "1"}
     for key in ("VIRTUAL_ENV", "PYTHONPATH", "CONDA_PREFIX"):
@@ -202,7 +205,7 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory, items_csv: Path) -> Rea
     runs = []
     for line in readme_test_commands():
         start = time.monotonic()
-        result = run_line(line, repo, env, timeout=1800)
+        result = run_line(line, repo, env, timeout=2700)  # a safety net: minutes normally
         if result.returncode != 0:
             pytest.fail(failure_report(repo, result, line))
         runs.append(Run(parse(line), result.stdout + result.stderr, time.monotonic() - start))
