@@ -1,5 +1,6 @@
 # The collect benchmark (issue 4): every scoring mode on the same roles x items, on the first
-# configured model. A target of its own, not part of `all`: snakemake bench_collect
+# configured model. A target of its own (snakemake bench_collect), or part of `all` with
+# bench.collect.run; its size comes from bench.collect.
 
 
 rule bench_collect:
@@ -18,6 +19,8 @@ rule bench_collect:
         gpu=1,
         mem_mb=model_mem_mb("bench_collect"),
         runtime=model_runtime("bench_collect"),
+    params:
+        args=bench_collect_args(),
     shell:
         "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
-        " --roles {input.roles} --out {output} > {log} 2>&1"
+        " --roles {input.roles} {params.args} --out {output} > {log} 2>&1"

@@ -273,6 +273,14 @@ def focus_names(wildcards):
     return " ".join(json.dumps(f"{wildcards.model}/{m}") for m in METHODS)
 
 
+def bench_collect_args():
+    c = config["bench"]["collect"]
+    return (
+        f"--n-roles {c['n_roles']} --n-items {c['n_items']} --gen-items {c['gen_items']}"
+        f" --max-new-tokens {c['max_new_tokens']}"
+    )
+
+
 def bench_args():
     b = config["bench"]
     return (
@@ -312,6 +320,8 @@ def final_outputs():
     out.append(f"{R}/compare/heatmap.png")
     if config["bench"]["discovery"]:
         out.append(f"{R}/bench/discovery.csv")
+    if config["bench"]["collect"]["run"]:
+        out.append(f"{R}/bench/collect.json")
     out += aggregate_outputs()
     return out
 
