@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import numpy as np
 import polars as pl
 import pytest
-from conftest import REPO, make_workdir, run_snakemake
+from conftest import REPO
 
 from valuegraph.causal import graphs
 from valuegraph.causal.simulated import (
@@ -127,54 +126,6 @@ def test_no_torch_import():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-@pytest.mark.slow
-def test_workflow_recovers_planted_edges(tmp_path, items_csv):
-    """The whole DAG on a simulated model (CPU): PC finds most planted edges at 300 roles."""
-    config = {
-        "seed": 0,
-        "items": {"path": str(items_csv), "train_sample_rate": 0.4},
-        "roles": {"n_train": 300, "n_test": 10},
-        "models": [
-            {
-                "name": "planted",
-                "source": "simulated",
-                "simulated": {"graph": str(PLANTED), "seed": 1},
-            }
-        ],
-        "collect": {"roles_per_shard": 150},
-        "conditions": ["none"],
-        "matrix": {"score": "soft"},
-        "discovery": {"postprocess": "none", "methods": ["pc", "boss"], "bootstrap": 4},
-    }
-    workdir = make_workdir(tmp_path / "wf", config)
-    result = run_snakemake(workdir, timeout=600)
-    if result.returncode != 0:
-        logs = "\n".join(
-            f"== {p}\n{p.read_text()[-1500:]}" for p in (workdir / "results/logs").rglob("*.log")
-        )
-        pytest.fail(f"workflow failed:\n{result.stderr[-3000:]}\n{logs}")
-    res = workdir / "results"
-    graph = json.loads((res / "planted/graph/pc.json").read_text())
-    truth = read_sem(PLANTED).truth(graph["nodes"])
-    scores = graphs.compare(graph, truth)
-    assert scores["skeleton_recall"] >= 0.8 and scores["skeleton_f1"] >= 0.8, scores
-    assert "edge_frequencies" in graph
-    compare = pl.read_csv(res / "planted/graph/compare.csv")
-    assert set(compare["graph"]) == {"planted/pc", "planted/boss"}
-    refs = compare.filter(pl.col("against_kind") == "reference")
-    assert set(refs["against"]) == {"human1", "standard_small", "valuebench"}
-    assert set(compare.filter(pl.col("against_kind") == "model")["against"]) == {
-        "planted/pc",
-        "planted/boss",
-    }
-    methods = pl.read_csv(res / "planted/report/methods.csv")
-    assert methods["method"].to_list() == ["pc", "boss"]
-    for png in ("compare/heatmap.png", "planted/report/edge_frequency_pc.png"):
-        assert (res / png).stat().st_size > 1000
-    record = json.loads((res / "models/planted/model.json").read_text())
-    assert len(record["simulated"]["edges"]) == 22
 
 
 def test_discover_drops_missing_rows(respondent, train):
