@@ -39,6 +39,17 @@ PAPER_VALUES = [
     "Uncertainty Avoidance",
     "Understanding",
 ]
+# The rules that load a model (torch side): GPU resources, the model conda env.
+MODEL_RULES = [
+    "prepare_model",
+    "collect",
+    "sae_activations",
+    "sae_train",
+    "sae_record",
+    "sae_candidates",
+    "schwartz_collect",
+    "bench_collect",
+]
 TINY_VALUES = ["Achievement", "Empathy", "Resilience", "Social", "Theoretical"]
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, SYSTEM_PATH, TINY_VALUES
+from conftest import MODEL_RULES, REPO, SYSTEM_PATH, TINY_VALUES
 
 ENVS = REPO / "envs"
 PIN = re.compile(r"([\w.-]+)==([\w.]+)(\+\w+)?")
@@ -101,16 +101,7 @@ def test_no_env_refers_to_the_checkout():
 def test_every_rule_names_an_env_by_its_side():
     envs = rule_envs()
     model_rules = {r for r, env in envs.items() if env == "MODEL_ENV"}
-    assert model_rules == {
-        "prepare_model",
-        "collect",
-        "sae_activations",
-        "sae_train",
-        "sae_record",
-        "sae_candidates",
-        "schwartz_collect",
-        "bench_collect",
-    }
+    assert model_rules == set(MODEL_RULES)
     for rule, env in envs.items():
         if rule not in model_rules:
             assert env in ("../../envs/analysis.yaml", "../../envs/report.yaml"), (rule, env)

@@ -31,6 +31,7 @@ from conftest import REPO, SYSTEM_PATH
 import valuegraph.config as vg_config
 from valuegraph.causal.graphs import compare
 from valuegraph.causal.simulated import read_sem
+from valuegraph.values import SCHWARTZ_ORDER
 
 pytestmark = pytest.mark.slow  # the real model through every rule: minutes
 
@@ -39,18 +40,7 @@ README = REPO / "README.md"
 MAIN_COMMAND = ".venv/bin/snakemake --cores 2 --directory .test"
 TEST_COMMAND = re.compile(r"^\.venv/bin/snakemake\s.*--directory[ =]\.test(/\S*)?(\s|$)")
 FINISHED = re.compile(r"^Finished jobid: \d+ \(Rule: (\w+)\)", re.M)
-SCHWARTZ_VALUES = {
-    "Self-Direction",
-    "Stimulation",
-    "Hedonism",
-    "Achievement",
-    "Power",
-    "Security",
-    "Conformity",
-    "Tradition",
-    "Benevolence",
-    "Universalism",
-}
+SCHWARTZ_VALUES = set(SCHWARTZ_ORDER)
 
 
 # --------------------------------------------------------------------------- the README's lines

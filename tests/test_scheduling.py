@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, make_workdir, run_snakemake, tiny_config
+from conftest import MODEL_RULES, REPO, make_workdir, run_snakemake, tiny_config
 
 from valuegraph import config as vg_config
 from valuegraph import resources
@@ -142,16 +142,6 @@ def test_model_rules_hold_the_gpu_and_analysis_rules_do_not(tmp_path, tiny_model
 
 # ----------------------------------------------------------------------------- sizing (issue 11.7)
 
-MODEL_RULES = [
-    "prepare_model",
-    "collect",
-    "sae_activations",
-    "sae_train",
-    "sae_record",
-    "sae_candidates",
-    "schwartz_collect",
-    "bench_collect",
-]
 GB = 1000  # mem_mb per GB
 
 
