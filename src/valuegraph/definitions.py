@@ -18,7 +18,7 @@ from pathlib import Path
 
 from valuegraph.config import read_definitions
 from valuegraph.errors import DataError
-from valuegraph.io import atomic_path, sha256_file
+from valuegraph.io import atomic_path, check_pinned
 
 SHEET = "value2def"
 VALUE_COLUMN = "value dimension"
@@ -35,13 +35,10 @@ def read_value2def(path: str | os.PathLike[str], sha256: str | None = None) -> d
     import openpyxl  # analysis env only
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: value_data.xlsx not found; check definitions.local_copies")
-    if sha256 is not None and (actual := sha256_file(path)) != sha256:
-        raise DataError(
-            f"{path}: sha256 {actual} does not match the pinned {sha256}; "
-            "use the pinned file or update definitions.sha256"
-        )
+    check_pinned(
+        path, sha256, "value_data.xlsx not found; check definitions.local_copies",
+        "the pinned", "definitions.sha256",
+    )  # fmt: skip
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:

@@ -217,6 +217,18 @@ def csv_error(path: str | os.PathLike[str], exc: Exception) -> DataError:
     return DataError(f"{path}: not a readable CSV file ({first})")
 
 
+def check_pinned(path: Path, sha256: str | None, missing: str, pinned: str, fix: str) -> None:
+    """A pinned input exists and, when ``sha256`` is given, has that checksum (one-line errors:
+    ``missing`` says what to check, ``pinned`` names the expected sum, ``fix`` what to update)."""
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}")
+    if sha256 is not None and (actual := sha256_file(path)) != sha256:
+        raise DataError(
+            f"{path}: sha256 {actual} does not match {pinned} {sha256}; "
+            f"use the pinned file or update {fix}"
+        )
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

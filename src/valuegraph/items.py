@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from valuegraph.errors import DataError
-from valuegraph.io import atomic_path, csv_error, require_rows, sha256_file
+from valuegraph.io import atomic_path, check_pinned, csv_error, require_rows, sha256_file
 from valuegraph.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,10 @@ def fetch(
 def read_items(path: str | Path, sha256: str | None = None) -> pl.DataFrame:
     """Read the items CSV, checking columns, agreement and duplicates (errors name file/row/col)."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: items file not found; set items.path or items.url in the config")
-    if sha256 is not None and (actual := sha256_file(path)) != sha256:
-        raise DataError(
-            f"{path}: sha256 {actual} does not match items.sha256 {sha256}; "
-            "use the pinned file or update items.sha256"
-        )
+    check_pinned(
+        path, sha256, "items file not found; set items.path or items.url in the config",
+        "items.sha256", "items.sha256",
+    )  # fmt: skip
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the items file is empty")
     try:

@@ -20,7 +20,7 @@ import numpy as np
 from faker import Faker
 
 from valuegraph.errors import DataError
-from valuegraph.io import json_type, read_records, sha256_file
+from valuegraph.io import check_pinned, json_type, read_records
 from valuegraph.seeding import derive_seed
 
 MBTI_TYPES = [a + b + c + d for a in "EI" for b in "SN" for c in "TF" for d in "JP"]
@@ -105,13 +105,10 @@ def read_persona_file(
     ``mini_trait``), in file order, as {name, gender, job, mbti, mini_trait} records (gender, job
     and MBTI parsed from the mini_trait, empty when it has another shape). One-line errors."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: persona file not found; check roles.files / roles.local_copies")
-    if sha256 is not None and (actual := sha256_file(path)) != sha256:
-        raise DataError(
-            f"{path}: sha256 {actual} does not match the pinned {sha256}; "
-            "use the pinned file or update roles.files.<split>.sha256"
-        )
+    check_pinned(
+        path, sha256, "persona file not found; check roles.files / roles.local_copies",
+        "the pinned", "roles.files.<split>.sha256",
+    )  # fmt: skip
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
