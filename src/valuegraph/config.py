@@ -86,12 +86,16 @@ def validate(raw: dict[str, Any] | None, source: str = "config") -> dict[str, An
             f"{source}: duplicate model names {duplicates} under 'models'; names must be unique"
         )
     for model in config["models"]:
-        if model["source"] in ("hub", "local", "gguf_package") and not model.get("id"):
+        if model["source"] in ("hub", "local", "gguf_package", "gguf_chunks") and not model.get(
+            "id"
+        ):
             raise ConfigError(
                 f"{source}: model '{model['name']}' (source {model['source']}) needs 'id'"
             )
-        if model["source"] == "gguf_package" and not model.get("gguf_file"):
-            raise ConfigError(f"{source}: model '{model['name']}' (gguf_package) needs 'gguf_file'")
+        if model["source"] in ("gguf_package", "gguf_chunks") and not model.get("gguf_file"):
+            raise ConfigError(
+                f"{source}: model '{model['name']}' ({model['source']}) needs 'gguf_file'"
+            )
         if model["source"] == "simulated" and not model.get("simulated"):
             raise ConfigError(
                 f"{source}: model '{model['name']}' (simulated) needs a 'simulated' block "

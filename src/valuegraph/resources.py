@@ -193,13 +193,13 @@ def n_items(config: dict[str, Any]) -> int:
 
 
 def items_per_role(config: dict[str, Any], split: str, total: int | None = None) -> int:
-    """Items one role answers in a split: train samples train_sample_rate of its share."""
+    """Items one role answers in a split: each split samples its sample rate of its share."""
     items = config["items"]
     total = n_items(config) if total is None else total
     if split == "train":
         share = items["train_fraction"] * items["train_sample_rate"]
     else:
-        share = 1 - items["train_fraction"]
+        share = (1 - items["train_fraction"]) * items.get("test_sample_rate", 1.0)
     return math.ceil(round(total * share, 6))  # round: 400 x (1 - 0.7) is 120.00000000000001
 
 
@@ -239,7 +239,7 @@ def mem_mb(
     entry = model_entry(config, model)
     if rule == "prepare_model":  # a packaged GGUF is dequantised into two float32 copies
         fp32 = weights_mb(entry, "float32")
-        heavy = 3 * fp32 if entry.get("source") == "gguf_package" else 0.0
+        heavy = 3 * fp32 if entry.get("source") in ("gguf_package", "gguf_chunks") else 0.0
         return attempt * _round_mb(OVERHEAD_MB + heavy)
     if rule == "sae_train":  # no language model: activations (+ a shuffled copy), SAE + Adam
         act, sae = activations_mb(config, entry), sae_mb(config, entry)

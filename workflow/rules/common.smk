@@ -75,8 +75,17 @@ def n_roles(split):
     return n + (1 if config["roles"]["baseline"] else 0)
 
 
-def n_groups(split):
-    return math.ceil(n_roles(split) / config["collect"]["roles_per_shard"])
+def collected_roles(split, condition="none"):
+    """Roles (baseline included) that answer on a split under a condition: on train, the
+    steering conditions reach only the first roles.n_train_steered roles (all when null)."""
+    steered = config["roles"]["n_train_steered"]
+    if split == "train" and condition != "none" and steered is not None:
+        return min(n_roles(split), steered + (1 if config["roles"]["baseline"] else 0))
+    return n_roles(split)
+
+
+def n_groups(split, condition="none"):
+    return math.ceil(collected_roles(split, condition) / config["collect"]["roles_per_shard"])
 
 
 def model_identity(wildcards):
@@ -87,7 +96,7 @@ def model_identity(wildcards):
     carry it in their own params, so changing the SAE reruns the SAE and the steered
     conditions, not the unsteered answers."""
     from valuegraph.errors import ModelUnavailableError
-    from valuegraph.model_source import cached_package_fingerprint
+    from valuegraph.model_source import GGUF_SOURCES, cached_fingerprint
 
     entry = next(m for m in config["models"] if m["name"] == wildcards.model)
     spec = MODELS[wildcards.model]
@@ -101,9 +110,11 @@ def model_identity(wildcards):
     # the software-env trigger sees a change). prepare-model checks the job sees the
     # fingerprint planned here.
     in_conda_env = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-    if spec.source == "gguf_package" and not in_conda_env:
+    if spec.source in GGUF_SOURCES and not in_conda_env:
         try:
-            record["fingerprint"] = cached_package_fingerprint(spec.id, spec.gguf_file, spec.name)
+            record["fingerprint"] = cached_fingerprint(
+                spec.source, spec.id, spec.gguf_file, spec.name
+            )
         except ModelUnavailableError as exc:
             raise WorkflowError(str(exc)) from None
     return json.dumps({k: v for k, v in record.items() if v is not None}, sort_keys=True)
@@ -144,12 +155,22 @@ def schwartz_items_args():
     )
 
 
+def schwartz_roles():
+    """The Schwartz track's respondents (baseline included): items.schwartz_roles train roles."""
+    chosen = config["items"]["schwartz_roles"]
+    if chosen is None:
+        return n_roles("train")
+    return min(n_roles("train"), chosen + (1 if config["roles"]["baseline"] else 0))
+
+
 def schwartz_collect_args(wildcards):
-    """Collect settings for the Schwartz track: every train role, every item, one shard."""
+    """Collect settings for the Schwartz track: its train roles, every item, one shard."""
     c = config["collect"]
+    n = schwartz_roles()
+    limit = "" if n == n_roles("train") else f" --n-roles {n}"
     return (
         f"--mode {c['mode']} --batch-size {c['batch_size']} --max-new-tokens {c['max_new_tokens']}"
-        f" --roles-per-shard {n_roles('train')} --train-sample-rate 1.0 --seed {config['seed']}"
+        f" --roles-per-shard {n}{limit} --train-sample-rate 1.0 --seed {config['seed']}"
         + ("" if c["prefix_cache"] else " --no-prefix-cache")
         + ("" if c["parser"] == "strict" else f" --parser {c['parser']}")
     )
@@ -169,6 +190,12 @@ def collect_args(wildcards):
         args.append("--no-prefix-cache")
     if c["parser"] != "strict":  # only when set, so strict runs keep their params
         args.append(f"--parser {c['parser']}")
+    # only when they restrict something, so runs that do not use them keep their params
+    if wildcards.split == "test" and config["items"]["test_sample_rate"] < 1:
+        args.append(f"--test-sample-rate {config['items']['test_sample_rate']}")
+    n = collected_roles(wildcards.split, wildcards.condition)
+    if n < n_roles(wildcards.split):
+        args.append(f"--n-roles {n}")
     return " ".join(args)
 
 
@@ -191,7 +218,7 @@ def shards(wildcards):
     return [
         f"{R}/{wildcards.model}/responses/{wildcards.split}/{condition}/group{group:03d}.parquet"
         for condition in split_conditions(wildcards.model, wildcards.split)
-        for group in range(n_groups(wildcards.split))
+        for group in range(n_groups(wildcards.split, condition))
     ]
 
 

