@@ -168,3 +168,43 @@ def test_batch_size_auto_and_bad_value(shard_inputs, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(collect_args(tmp_path, out)[:-4] + ["--batch-size", "0", "--out", str(out)])
     assert "expected an integer >= 1 or 'auto'" in capsys.readouterr().err
+
+
+def test_item_sampling_shared_gives_every_role_the_same_items(items_csv):
+    from valuegraph.collect import items_for
+
+    items = pl.read_csv(items_csv).with_row_index("item_id").head(200)
+    roles = [{"role_id": f"r{i}"} for i in range(4)]
+
+    def ids(role, sampling, split="train", rate=0.3, test_rate=1.0):
+        chosen = items_for(role, items, split, rate, 7, test_rate, sampling)
+        return chosen["item_id"].to_list()
+
+    shared = [ids(r, "shared") for r in roles]
+    per_role = [ids(r, "per_role") for r in roles]
+    assert all(s == shared[0] for s in shared) and len(set(map(tuple, per_role))) > 1
+    counts = items.group_by("value").len()
+    expected = sum(-(-3 * n // 10) for n in counts["len"])  # ceil(0.3 n) per value
+    assert len(shared[0]) == len(per_role[0]) == expected
+    # the test split samples with test_rate (all items at 1), paired across conditions
+    assert ids(roles[0], "shared", "test", rate=0.1) == items["item_id"].to_list()
+    half = ids(roles[1], "per_role", "test", test_rate=0.5)
+    assert len(half) < items.height and half == ids(roles[1], "per_role", "test", test_rate=0.5)
+    with pytest.raises(ValueError, match="item sampling"):
+        ids(roles[0], "random")
+
+
+def test_n_roles_and_test_sample_rate_shape_the_shard(shard_inputs, tmp_path):
+    """--n-roles keeps the first roles (baseline first); --test-sample-rate samples test items;
+    --item-sampling shared gives both roles the same items."""
+    out = tmp_path / "shard.parquet"
+    extra = ["--n-roles", "1", "--test-sample-rate", "0.1", "--item-sampling", "shared"]
+    main([*collect_args(shard_inputs, out, *extra)])
+    shard = pl.read_parquet(out)
+    assert shard["role_id"].unique().to_list() == ["none"]
+    assert 0 < shard.height < 96 / 5
+    both = tmp_path / "both.parquet"
+    main([*collect_args(shard_inputs, both, "--test-sample-rate", "0.1", "--item-sampling",
+                        "shared")])  # fmt: skip
+    by_role = pl.read_parquet(both).group_by("role_id").agg(pl.col("item_id").sort())
+    assert by_role.height == 2 and by_role["item_id"][0].to_list() == by_role["item_id"][1].to_list()

