@@ -323,7 +323,7 @@ def test_second_model_gemma(readme_run: ReadmeRun, items_csv: Path):
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     tokenizer.padding_side = "left"
     model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    questions = pl.read_csv(items_csv)["question"].to_list()[:: 97][:6]
+    questions = pl.read_csv(items_csv)["question"].to_list()[::97][:6]
     persona = persona_line("Gender: female; Job: Merchant navy officer, MBTI: INFJ")
 
     def logps(**settings):
