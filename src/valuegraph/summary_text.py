@@ -121,14 +121,11 @@ def reference_sentences(m: ModelNumbers) -> list[str]:
     rows = m.compare.filter(
         (pl.col("against_kind") == "reference") & (pl.col("graph") == f"{m.name}/pc")
     )
-    out = []
+    out, undefined = [], []
     for r in rows.iter_rows(named=True):
         f1 = _num(r["skeleton_f1"])
         if not math.isfinite(f1):
-            out.append(
-                f"Against the {r['against']} reference: skeleton F1 undefined (no reference "
-                "edge among these values, or no learned edge)."
-            )
+            undefined.append(r["against"])
             continue
         text = f"Against the {r['against']} reference: skeleton F1 {fmt(f1)}, SHD {r['shd']}"
         p = r.get("skeleton_f1_p")
@@ -145,6 +142,11 @@ def reference_sentences(m: ModelNumbers) -> list[str]:
                 if beaten(p)
                 else ": no closer to the reference than random graphs."
             )
+        )
+    if undefined:
+        out.append(
+            f"No skeleton F1 against {', '.join(undefined)}: the reference has no edge among these "
+            "values (or the learned graph has none), so the run cannot compare them."
         )
     return out
 
@@ -245,7 +247,8 @@ def persona_sentence(m: ModelNumbers) -> str | None:
 
 
 def model_paragraph(m: ModelNumbers) -> list[str]:
-    sentences = [data_sentence(m), stability_sentence(m) if m.graph is not None else None]
+    has_graph = m.graph is not None or m.stability is not None
+    sentences = [data_sentence(m), stability_sentence(m) if has_graph else None]
     sentences += reference_sentences(m) + side_effect_sentences(m)
     sentences += [circumplex_sentence(m), centring_sentence(m), persona_sentence(m)]
     return [s for s in sentences if s]
