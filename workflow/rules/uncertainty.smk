@@ -42,14 +42,15 @@ rule centring_graph:
         f"{R}/logs/{{model}}/centring_graph.log",
     conda:
         "../../envs/analysis.yaml"
-    threads: 2 if BOOTSTRAP else 1
+    threads: 1
     params:
         args=discover_args,
         score=config["matrix"]["score"],
+    # the comparison reads the graphs learned on all rows: no bootstrap (the last option wins)
     shell:
         "valuegraph centring-graph {input.matrix} --responses {input.responses}"
         " --score {params.score} --graph {input.graph} --method pc {params.args}"
-        " --jobs {threads} --out {output} > {log} 2>&1"
+        " --bootstrap 0 --jobs 1 --out {output} > {log} 2>&1"
 
 
 rule persona_effects:
