@@ -232,10 +232,11 @@ def persona_sentence(m: ModelNumbers) -> str | None:
     r = _first(m.persona, value=ALL)
     if r is None:
         return None
+    baseline = "the no-role answer" if r["baseline"] == "none" else f"the {r['baseline']}"
     text = (
         f"Persona sensitivity: the persona line moves a value score by "
-        f"{fmt(r['mean_abs_shift'], 3)} on average (95% CI {fmt(r['ci_low'], 3)} to "
-        f"{fmt(r['ci_high'], 3)}, {int(_num(r['n_personas']))} personas, vs {r['baseline']})"
+        f"{fmt(r['mean_abs_shift'], 3)} on average from {baseline} (95% CI "
+        f"{fmt(r['ci_low'], 3)} to {fmt(r['ci_high'], 3)}, {int(_num(r['n_personas']))} personas)"
     )
     noise = _num(r["noise_abs_shift"])
     if not math.isfinite(noise):
