@@ -27,6 +27,7 @@ include: "workflow/rules/sae.smk"
 include: "workflow/rules/steering.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/bench.smk"
 
 

@@ -18,6 +18,8 @@ ANALYSIS = [
     "io",
     "seeding",
     "bench.discovery",
+    "centring",
+    "summary_text",
 ]
 # Every module of these subpackages is analysis side (stages after the matrix, and figures).
 ANALYSIS_PACKAGES = ["causal", "evaluation", "figures"]

@@ -69,6 +69,12 @@ def test_report_html(tiny_workflow):
     assert result.returncode == 0, result.stderr[-3000:]
     html = (tiny_workflow / "report.html").read_text(errors="replace")
     assert "value graph" in html.lower() and "Per-value summary" in html
+    # the opening summary (results/report/summary.rst), included in the workflow description
+    summary = results(tiny_workflow, "report/summary.rst").read_text()
+    assert "arcs are stable" in summary and "Persona sensitivity" in summary
+    assert "What this run can and cannot tell" in html and "arcs are stable" in html
+    stability = pl.read_csv(results(tiny_workflow, "tiny/graph/stability.csv"))
+    assert stability["row"][0] == "summary" and stability["n_null"][0] == 5
 
 
 def snakemake(*args: str) -> subprocess.CompletedProcess:

@@ -88,26 +88,67 @@ def method_table(
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+def _circumplex_rows(matrix: pl.DataFrame, values: list[str]) -> pl.DataFrame:
+    rows = matrix.filter(pl.col("condition") == "none") if "condition" in matrix.columns else matrix
+    return rows.select(values).drop_nulls().drop_nans()
+
+
 def circumplex_outputs(
-    matrix: pl.DataFrame, out_csv: str | Path, out_png: str | Path, title: str = ""
+    matrix: pl.DataFrame,
+    out_csv: str | Path,
+    out_png: str | Path,
+    title: str = "",
+    centred: pl.DataFrame | None = None,
+    n_permutations: int = 0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Circumplex fit of the unsteered value scores (rows with a missing value dropped): the
-    pair table (with the fit statistic repeated in each row) and the MDS figure."""
+    pair table (with the fit statistic repeated in each row) and the MDS figure.
+
+    Beside the raw fit: ``permutation_p``, the share of ``n_permutations`` random relabellings of
+    the values that fit at least as well (:func:`valuegraph.causal.uncertainty.circumplex_null`),
+    and ``mean_pairwise_r`` of the 10 scores (a general yes-tendency makes every pair
+    correlate). With ``centred`` (the matrix of :func:`valuegraph.centring.centred_matrix`) the
+    same numbers on the centred scores, in ``*_centred`` columns; the figure then shows the
+    centred fit, the scoring the PVQ's authors prescribe."""
+    import numpy as np
+
     from valuegraph.causal.circumplex import circumplex_fit
+    from valuegraph.causal.uncertainty import circumplex_null, mean_pairwise_r
     from valuegraph.figures.graphs import plot_circumplex
     from valuegraph.io import write_csv
+    from valuegraph.seeding import derive_seed
     from valuegraph.values import SCHWARTZ_ORDER
 
     values = [v for v in SCHWARTZ_ORDER if v in matrix.columns]
-    rows = matrix.filter(pl.col("condition") == "none") if "condition" in matrix.columns else matrix
-    rows = rows.select(values).drop_nulls().drop_nans()
-    fit = circumplex_fit(rows, values)
-    table = fit["pairs"].with_columns(
-        pl.lit(fit["spearman"]).alias("spearman"),
-        pl.lit(fit["p_value"]).alias("p_value"),
-        pl.lit(rows.height).alias("n_rows"),
-    )
+
+    def fit_of(frame: pl.DataFrame, label: str) -> tuple[dict[str, Any], list[pl.Expr]]:
+        rows = _circumplex_rows(frame, values)
+        fit = circumplex_fit(rows, values)
+        data = rows.select(list(SCHWARTZ_ORDER)).to_numpy()
+        corr = np.corrcoef(data, rowvar=False)
+        _, _, p = circumplex_null(corr, n_permutations, derive_seed(seed, "circumplex", label))
+        suffix = "" if label == "raw" else f"_{label}"
+        columns = [
+            pl.lit(fit["spearman"]).alias(f"spearman{suffix}"),
+            pl.lit(fit["p_value"]).alias(f"p_value{suffix}"),
+            pl.lit(p, dtype=pl.Float64).alias(f"permutation_p{suffix}"),
+            pl.lit(mean_pairwise_r(data)).alias(f"mean_pairwise_r{suffix}"),
+            pl.lit(rows.height).alias(f"n_rows{suffix}"),
+        ]
+        if suffix:
+            columns.insert(0, pl.Series(f"correlation{suffix}", fit["pairs"]["correlation"]))
+        return fit, columns
+
+    fit, raw_columns = fit_of(matrix, "raw")
+    table = fit["pairs"].with_columns(*raw_columns, pl.lit(n_permutations).alias("n_permutations"))
+    shown, label = fit, "raw scores"
+    if centred is not None:
+        fit_c, centred_columns = fit_of(centred, "centred")
+        table = table.with_columns(*centred_columns)
+        shown, label = fit_c, "centred scores"
     write_csv(table, out_csv)
-    fig = plot_circumplex(fit, title or f"Circumplex fit: Spearman ρ = {fit['spearman']:.2f}")
+    heading = f"Circumplex fit ({label}): Spearman ρ = {shown['spearman']:.2f}"
+    fig = plot_circumplex(shown, f"{title}\n{heading}" if title else heading)
     write_with(lambda tmp: fig.savefig(tmp, format="png", dpi=110), out_png)
     return fit

@@ -5,6 +5,8 @@ rule compare_models:
     input:
         graphs=pc_graphs(),
         side_effects=side_effect_tables,
+        stability=stability_tables,
+        persona=persona_tables,
     output:
         report(
             f"{R}/compare/models.csv",
@@ -20,6 +22,11 @@ rule compare_models:
     params:
         names=" ".join(json.dumps(m) for m in MODELS),
         side_effects=side_effect_args,
+        stability=lambda wildcards, input: named_tables("stability", input.stability),
+        persona=lambda wildcards, input: named_tables("persona", input.persona),
+        null=config["uncertainty"]["graph_null"],
+        seed=config["seed"],
     shell:
         "valuegraph compare-models --names {params.names} --graphs {input.graphs}"
-        " --side-effects {params.side_effects} --out {output} > {log} 2>&1"
+        " --side-effects {params.side_effects} {params.stability} {params.persona}"
+        " --null-graphs {params.null} --seed {params.seed} --out {output} > {log} 2>&1"

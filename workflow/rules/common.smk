@@ -340,6 +340,7 @@ def model_outputs(model):
         f"{R}/{model}/report/graph.png",
         f"{R}/{model}/report/summary.csv",
         *discovery_outputs(model),
+        *uncertainty_outputs(model),
         *steering_outputs(model),
     ]
 
@@ -352,6 +353,7 @@ def final_outputs():
     if config["bench"]["collect"]["run"]:
         out.append(f"{R}/bench/collect.json")
     out += aggregate_outputs()
+    out.append(f"{R}/report/summary.rst")
     return out
 
 
@@ -622,3 +624,69 @@ def required_definitions():
         if CONDITION_KINDS[cid] == "value_prompt"
     }
     return " ".join(json.dumps(v) for v in sorted(prompted))
+
+
+# ---- uncertainty, nulls and the report's opening summary
+UNCERTAINTY = config["uncertainty"]
+
+
+def uncertainty_outputs(model):
+    """A model's uncertainty tables: stable edges vs the structure null (when bootstrapped),
+    the graph on centred scores, persona effect sizes."""
+    out = [f"{R}/{model}/graph/centring.csv", f"{R}/{model}/report/persona.csv"]
+    if BOOTSTRAP:
+        out.append(f"{R}/{model}/graph/stability.csv")
+    return out
+
+
+def circumplex_table(model):
+    """The circumplex table the summary reads: the Schwartz track's, else the main track's."""
+    if config["items"]["schwartz_track"]:
+        return f"{R}/{model}/schwartz/circumplex.csv"
+    return f"{R}/{model}/report/circumplex.csv" if SCHWARTZ else None
+
+
+def report_summary_inputs(wildcards):
+    """Every model's uncertainty tables (those this config makes) and the cross-model table."""
+    per_model = {
+        "graphs": lambda m: f"{R}/{m}/graph/pc.json",
+        "stability": lambda m: f"{R}/{m}/graph/stability.csv" if BOOTSTRAP else None,
+        "compare": lambda m: f"{R}/{m}/graph/compare.csv",
+        "side_effects": lambda m: (
+            f"{R}/{m}/steering/side_effects.csv" if steering_enabled(m) else None
+        ),
+        "circumplex": circumplex_table,
+        "centring": lambda m: f"{R}/{m}/graph/centring.csv",
+        "persona": lambda m: f"{R}/{m}/report/persona.csv",
+    }
+    out = {k: [p for p in map(f, MODELS) if p] for k, f in per_model.items()}
+    out["models_table"] = f"{R}/compare/models.csv"
+    return out
+
+
+def report_summary_args(wildcards, input):
+    keys = ("graphs", "stability", "compare", "side_effects", "circumplex", "centring", "persona")
+    args = [named_tables(k.replace("_", "-"), input[k]) for k in keys]
+    return " ".join([f"--models-table {input.models_table}", *filter(None, args)])
+
+
+def named_tables(option, paths):
+    """--<option> NAME=PATH for tables under results/<model>/ (NAME: the model's folder)."""
+    pairs = [f"{Path(p).relative_to(R).parts[0]}={p}" for p in paths]
+    return f"--{option} " + " ".join(json.dumps(p) for p in pairs) if pairs else ""
+
+
+def circumplex_args():
+    """Centred scoring and the permutation p of the circumplex fit."""
+    return (
+        f"--score {config['matrix']['score']} --seed {config['seed']}"
+        f" --permutations {UNCERTAINTY['circumplex_permutations']}"
+    )
+
+
+def stability_tables(wildcards):
+    return [f"{R}/{m}/graph/stability.csv" for m in MODELS] if BOOTSTRAP else []
+
+
+def persona_tables(wildcards):
+    return [f"{R}/{m}/report/persona.csv" for m in MODELS]

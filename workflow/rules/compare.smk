@@ -12,9 +12,12 @@ rule compare_graphs:
     params:
         names=compare_names,
         focus=focus_names,
+        null=config["uncertainty"]["graph_null"],
+        seed=config["seed"],
     shell:
         "valuegraph compare-graphs {input.graphs} --names {params.names} --references {input.references}"
-        " --restrict --focus {params.focus} --out {output} > {log} 2>&1"
+        " --restrict --focus {params.focus} --null-graphs {params.null} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
 
 
 rule method_table:
@@ -80,7 +83,8 @@ rule edge_frequencies:
 
 rule circumplex:
     input:
-        f"{R}/{{model}}/matrix/train.parquet",
+        matrix=f"{R}/{{model}}/matrix/train.parquet",
+        responses=f"{R}/{{model}}/responses/train.parquet",
     output:
         table=report(
             f"{R}/{{model}}/report/circumplex.csv",
@@ -99,6 +103,9 @@ rule circumplex:
     conda:
         "../../envs/report.yaml"
     threads: 1
+    params:
+        args=circumplex_args(),
     shell:
-        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "valuegraph circumplex {input.matrix} --responses {input.responses} {params.args}"
+        " --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"

@@ -71,7 +71,8 @@ rule schwartz_matrix:
 
 rule schwartz_circumplex:
     input:
-        f"{R}/{{model}}/schwartz/matrix.parquet",
+        matrix=f"{R}/{{model}}/schwartz/matrix.parquet",
+        responses=f"{R}/{{model}}/schwartz/responses.parquet",
     output:
         table=report(
             f"{R}/{{model}}/schwartz/circumplex.csv",
@@ -90,6 +91,9 @@ rule schwartz_circumplex:
     conda:
         "../../envs/report.yaml"
     threads: 1
+    params:
+        args=circumplex_args(),
     shell:
-        "valuegraph circumplex {input} --title {wildcards.model:q} --out-table {output.table}"
+        "valuegraph circumplex {input.matrix} --responses {input.responses} {params.args}"
+        " --title {wildcards.model:q} --out-table {output.table}"
         " --out-figure {output.figure} > {log} 2>&1"

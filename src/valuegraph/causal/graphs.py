@@ -228,21 +228,40 @@ def compare(learned: dict[str, Any], reference: dict[str, Any]) -> dict[str, flo
 
 
 def compare_graphs(
-    graphs: Mapping[str, dict[str, Any]], references: Mapping[str, dict[str, Any]] | None = None
+    graphs: Mapping[str, dict[str, Any]],
+    references: Mapping[str, dict[str, Any]] | None = None,
+    n_null: int = 0,
+    seed: int = 0,
 ) -> pl.DataFrame:
     """Tidy table: each graph against each reference (``against_kind`` = ``reference``) and
     against each other graph (``model``, both orders since precision/recall are asymmetric).
-    JCI context nodes are left out (:func:`system_graph`)."""
+    JCI context nodes are left out (:func:`system_graph`).
+
+    With ``n_null`` > 0 each row also has its random-graph null
+    (:func:`valuegraph.causal.uncertainty.graph_null`): skeleton F1 and SHD of ``n_null``
+    random DAGs with the graph's adjacency count against the same graph (against a reference:
+    the reference as it is; against another model: a random DAG with that model's count, so two
+    unrelated graphs), their means and one-sided p-values, seeded by
+    ``derive_seed(seed, "compare", graph, against)``. Without, those columns are empty."""
+    from valuegraph.causal.uncertainty import graph_null
+    from valuegraph.seeding import derive_seed
+
     graphs = {name: system_graph(g) for name, g in graphs.items()}
     rows = []
+
+    def add(name, graph, against_name, against, kind):
+        rows.append({"graph": name, "against": against_name, "against_kind": kind})
+        rows[-1].update(compare(graph, against))
+        if n_null > 0:
+            seed_row = derive_seed(seed, "compare", name, against_name)
+            rows[-1].update(graph_null(graph, against, n_null, seed_row, kind == "model"))
+
     for name, graph in graphs.items():
         for ref_name, ref in (references or {}).items():
-            rows.append({"graph": name, "against": ref_name, "against_kind": "reference"})
-            rows[-1].update(compare(graph, ref))
+            add(name, graph, ref_name, ref, "reference")
         for other_name, other in graphs.items():
             if other_name != name:
-                rows.append({"graph": name, "against": other_name, "against_kind": "model"})
-                rows[-1].update(compare(graph, other))
+                add(name, graph, other_name, other, "model")
     schema = {
         "graph": pl.Utf8,
         "against": pl.Utf8,
@@ -261,5 +280,10 @@ def compare_graphs(
         "n_edges_against": pl.Int64,
         "n_adjacencies": pl.Int64,
         "n_adjacencies_against": pl.Int64,
+        "skeleton_f1_null_mean": pl.Float64,
+        "skeleton_f1_p": pl.Float64,
+        "shd_null_mean": pl.Float64,
+        "shd_p": pl.Float64,
+        "n_null_graphs": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)

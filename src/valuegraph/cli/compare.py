@@ -33,6 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="drop reference edges naming values outside the graphs' nodes (logged) "
         "instead of failing",
     )
+    p.add_argument(
+        "--null-graphs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="random DAGs per comparison for the skeleton F1 / SHD null (0: none)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-graph null")
     p.add_argument("--out", required=True, metavar="TABLE.csv", help="tidy output table")
     p.set_defaults(func=run)
 
@@ -62,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
         refs[stem] = (
             _restricted(path, nodes) if args.restrict else graphs.read_reference_graph(path, nodes)
         )
-    table = graphs.compare_graphs(learned, refs)
+    table = graphs.compare_graphs(learned, refs, args.null_graphs, args.seed)
     if args.focus is not None:
         table = table.filter(table["graph"].is_in(args.focus))
     write_csv(table, args.out)

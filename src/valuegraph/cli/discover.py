@@ -23,6 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("matrix", metavar="MATRIX", help="wide table, .csv or .parquet")
     p.add_argument("--out", required=True, metavar="GRAPH.json", help="output graph")
+    add_discovery_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_discovery_arguments(p: argparse.ArgumentParser) -> None:
+    """The discovery settings and row selection (shared with the commands that rerun discovery
+    on transformed data: ``stability``, ``centring-graph``)."""
     p.add_argument("--method", choices=discovery.METHODS, default="pc")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (PC, FCI)")
     p.add_argument(
@@ -68,7 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--selection",
         help="steering selection.json: use the rows of 'none' plus the kept features (the paper)",
     )
-    p.set_defaults(func=run)
 
 
 def row_conditions(args: argparse.Namespace) -> list[str] | None:
@@ -81,32 +87,42 @@ def row_conditions(args: argparse.Namespace) -> list[str] | None:
     return list(dict.fromkeys(keep))
 
 
-def run(args: argparse.Namespace) -> None:
-    frame = read_matrix(args.matrix)
+def select_rows(frame, args: argparse.Namespace, source: str):
+    """The rows of ``frame`` that enter discovery (--conditions, --selection)."""
     keep = row_conditions(args)
     if keep is not None:
         if args.condition_column not in frame.columns:
-            raise DataError(f"{args.matrix}: no '{args.condition_column}' column to select rows by")
+            raise DataError(f"{source}: no '{args.condition_column}' column to select rows by")
         frame = frame.filter(frame[args.condition_column].is_in(keep))
         if frame.height == 0:
-            raise DataError(f"{args.matrix}: no rows of conditions {keep}")
-    graph = discovery.discover(
-        frame,
-        method=args.method,
-        alpha=args.alpha,
-        indep_test=args.indep_test,
-        postprocess=args.postprocess,
-        interventions=args.interventions,
-        condition_column=args.condition_column,
-        bootstrap=args.bootstrap,
-        seed=args.seed,
-        threshold=args.threshold,
-        n_jobs=args.jobs,
-        score_func=args.score_func,
-        reference_level=args.reference_level,
-        exclude=args.exclude,
-        drop_missing=args.drop_missing,
-    )
+            raise DataError(f"{source}: no rows of conditions {keep}")
+    return frame
+
+
+def discover_kwargs(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`valuegraph.causal.discovery.discover` from the options."""
+    return {
+        "method": args.method,
+        "alpha": args.alpha,
+        "indep_test": args.indep_test,
+        "postprocess": args.postprocess,
+        "interventions": args.interventions,
+        "condition_column": args.condition_column,
+        "bootstrap": args.bootstrap,
+        "seed": args.seed,
+        "threshold": args.threshold,
+        "n_jobs": args.jobs,
+        "score_func": args.score_func,
+        "reference_level": args.reference_level,
+        "exclude": args.exclude,
+        "drop_missing": args.drop_missing,
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    frame = select_rows(read_matrix(args.matrix), args, args.matrix)
+    keep = row_conditions(args)
+    graph = discovery.discover(frame, **discover_kwargs(args))
     graph["params"]["matrix"] = str(args.matrix)
     if keep is not None:
         graph["params"]["conditions"] = keep

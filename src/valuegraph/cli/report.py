@@ -7,7 +7,7 @@ import argparse
 from valuegraph.figures.effects import plot_effects
 from valuegraph.figures.graphs import plot_graph
 from valuegraph.io import read_json, read_table, write_csv
-from valuegraph.matrix import read_matrix
+from valuegraph.matrix import read_matrix, value_columns
 from valuegraph.report import summary_table
 
 
@@ -71,6 +71,16 @@ def register_discovery(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--title", default="")
     c.add_argument("--out-table", required=True)
     c.add_argument("--out-figure", required=True)
+    c.add_argument(
+        "--responses",
+        help="the matrix's responses: also fit the scores centred on each respondent's mean "
+        "answer (valuegraph.centring)",
+    )
+    c.add_argument("--score", choices=["hard", "soft"], default="hard", help="matrix score")
+    c.add_argument(
+        "--permutations", type=int, default=0, metavar="N", help="value relabellings for p"
+    )
+    c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=lambda a: _circumplex(a))
 
 
@@ -98,4 +108,19 @@ def _edge_freq(args: argparse.Namespace) -> None:
 def _circumplex(args: argparse.Namespace) -> None:
     from valuegraph.report import circumplex_outputs
 
-    circumplex_outputs(read_matrix(args.matrix), args.out_table, args.out_figure, args.title)
+    centred = None
+    if args.responses:
+        from valuegraph.centring import centred_matrix
+        from valuegraph.io import read_parquet
+
+        matrix = read_matrix(args.matrix)
+        centred = centred_matrix(read_parquet(args.responses), value_columns(matrix), args.score)
+    circumplex_outputs(
+        read_matrix(args.matrix),
+        args.out_table,
+        args.out_figure,
+        args.title,
+        centred=centred,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
