@@ -17,7 +17,7 @@ STRONG = {**design.SCENARIOS["strong"], "discrimination": 1.0, "acquiescence_sd"
 
 
 def test_designs_cost_the_budget():
-    costs = design.Costs({0.1: 34, 0.2: 55, 1.0: 253}, 113, 6, 5.0)
+    costs = design.Costs({0.1: 34, 0.2: 55, 1.0: 253}, 113, 6, 5.0, train_role_extra=50)
     designs = design.enumerate_designs(6000, costs, [0.1, 0.2, 1.0], [0, 1, 3], [1, 2, 4])
     assert designs
     for d in designs:
@@ -26,6 +26,9 @@ def test_designs_cost_the_budget():
         assert d.discovery_rows() == (d.n_train + 1) * (d.k_train + 1)
     # the test split of 4 personas + baseline x 6 conditions x (113 + 5): 3540 answers
     assert costs.test(design.Design("per_role", 0.1, 0, 4, 0)) == 5 * 6 * 118
+    # 2 train personas + baseline, none + 1 steered, 34 items + prefix each, + 50 (Schwartz)
+    assert costs.train(design.Design("per_role", 0.1, 1, 4, 2)) == 3 * (2 * 39 + 50)
+    assert design.parse_design("shared:0.2:3:6:12") == design.Design("shared", 0.2, 3, 6, 12)
 
 
 def test_bench_table_content(tmp_path, items_csv, capsys):
@@ -60,6 +63,8 @@ def test_bench_table_content(tmp_path, items_csv, capsys):
             "20",
             "--calibration-replicates",
             "2",
+            "--reference",
+            "per_role:0.1:1:2:10",
             "--out",
             str(out),
             "--metadata",
@@ -69,7 +74,12 @@ def test_bench_table_content(tmp_path, items_csv, capsys):
     assert rc == 0
     table = pl.read_csv(out)
     assert set(table["scenario"]) == {"strong", "calibrated"}
-    assert table.height == 2 * 2 * 2 * 2  # scenarios x samplings x rates x k_train
+    # scenarios x (samplings x rates x k_train + the reference design at its own cost)
+    assert table.height == 2 * (2 * 2 * 2 + 1)
+    reference = table.filter(pl.col("reference"))
+    assert reference["design"].unique().to_list() == ["per_role-r0.1-k1-test2-train10"]
+    assert reference["rank"].null_count() == 2
+    table = table.filter(~pl.col("reference"))
     per_role_cost = table["answers_train"] / (table["n_train"] + 1)
     assert ((1500 - table["answers_total"]) < per_role_cost).all()
     assert (table["answers_total"] <= 1500).all()

@@ -148,10 +148,12 @@ class Costs:
     test_conditions: int
     prefix_cost: float
     baseline: bool = True
+    train_role_extra: float = 0.0  # answers each train role costs besides its main collection
 
     def train(self, d: Design) -> float:
         per_pass = self.train_items_per_role[d.train_sample_rate] + self.prefix_cost
-        return (d.n_train + int(self.baseline)) * (d.k_train + 1) * per_pass
+        per_role = (d.k_train + 1) * per_pass + self.train_role_extra
+        return (d.n_train + int(self.baseline)) * per_role
 
     def test(self, d: Design) -> float:
         per_pass = self.test_items + self.prefix_cost
@@ -319,6 +321,8 @@ def run_bench(
     samplings: Sequence[str] = SAMPLINGS,
     test_conditions: int = 6,
     prefix_cost: float = 5.0,
+    train_role_extra: float = 0.0,
+    reference: Sequence[Design] = (),
     replicates: int = 10,
     scenarios: Sequence[str] = ("calibrated", "strong"),
     simulation: Mapping[str, Any] | None = None,
@@ -349,12 +353,20 @@ def run_bench(
     split = items_mod.split(table_, chosen, train_fraction, seed)
     train = split.filter(pl.col("split") == "train")
     n_test_items = split.height - train.height
+    all_rates = sorted({*rates, *(d.train_sample_rate for d in reference)})
     costs = Costs(
-        {r: items_per_role(train, r) for r in rates}, n_test_items, test_conditions, prefix_cost
+        {r: items_per_role(train, r) for r in all_rates},
+        n_test_items,
+        test_conditions,
+        prefix_cost,
+        train_role_extra=train_role_extra,
     )
     designs = enumerate_designs(budget, costs, rates, k_trains, n_tests, samplings)
     if not designs:
         raise ConfigError(f"no design fits a budget of {budget} answers")
+    known = {d.id for d in designs}
+    designs += [d for d in reference if d.id not in known]
+    reference_ids = {d.id for d in reference}
     settings = {
         "seed": seed,
         "alpha": alpha,
@@ -385,9 +397,11 @@ def run_bench(
         | {
             "budget": budget,
             "budget_covers": "answers per model: train + test collection, every condition, "
-            f"each (role, condition) prefix pass counted as {prefix_cost:g} answers",
+            f"each (role, condition) prefix pass counted as {prefix_cost:g} answers, plus "
+            f"{train_role_extra:g} answers per train role outside it (the Schwartz track)",
             "test_conditions": test_conditions,
             "prefix_cost": prefix_cost,
+            "train_role_extra": train_role_extra,
             "test_items": n_test_items,
             "train_items_per_role": {str(r): n for r, n in costs.train_items_per_role.items()},
             "values": list(chosen),
@@ -404,6 +418,7 @@ def run_bench(
                 "answers_train": costs.train(d),
                 "answers_test": costs.test(d),
                 "answers_total": costs.total(d),
+                "reference": d.id in reference_ids,
             }
             for d in designs
         ],
@@ -437,6 +452,7 @@ TABLE_SCHEMA = {
     "answers_test": pl.Float64,
     "answers_total": pl.Float64,
     "meets_min_rows": pl.Boolean,
+    "reference": pl.Boolean,
     "replicates": pl.Int64,
     **{
         f"{m}_{s}": pl.Float64
@@ -457,7 +473,8 @@ TABLE_SCHEMA = {
 def table(result: Mapping[str, Any]) -> pl.DataFrame:
     """One row per scenario x design: costs, rows and each score's mean with a 95% CI (normal
     approximation over replicates); ``rank`` by skeleton F1 within the scenario among the designs
-    with at least ``min_rows`` discovery rows (others unranked)."""
+    of equal cost with at least ``min_rows`` discovery rows (others, and the reference designs
+    at their own cost, unranked)."""
     settings = result["settings"]
     designs = {d["design"]: d for d in result["designs"]}
     records = pl.DataFrame(result["records"], infer_schema_length=None)
@@ -478,6 +495,7 @@ def table(result: Mapping[str, Any]) -> pl.DataFrame:
             "answers_test": d["answers_test"],
             "answers_total": d["answers_total"],
             "meets_min_rows": d["discovery_rows"] >= settings["min_rows"],
+            "reference": d["reference"],
             "replicates": group.height,
         }
         for m in METRICS:
@@ -488,7 +506,7 @@ def table(result: Mapping[str, Any]) -> pl.DataFrame:
         rows.append(row)
     frame = pl.DataFrame(rows, schema={k: v for k, v in TABLE_SCHEMA.items() if k != "rank"})
     ranked = (
-        frame.filter(pl.col("meets_min_rows"))
+        frame.filter(pl.col("meets_min_rows") & ~pl.col("reference"))
         .with_columns(
             pl.col("skeleton_f1_mean")
             .rank("ordinal", descending=True)
@@ -544,6 +562,21 @@ def write(result: Mapping[str, Any], out: str | Path) -> None:
     write_json(dict(result), out)
 
 
+def parse_design(text: str) -> Design:
+    """``SAMPLING:RATE:K_TRAIN:N_TEST:N_TRAIN`` (e.g. the current config, per_role:0.2:3:6:12)."""
+    parts = text.split(":")
+    try:
+        sampling, rate, k, n_test, n_train = parts
+        design = Design(sampling, float(rate), int(k), int(n_test), int(n_train))
+    except ValueError:
+        raise ConfigError(
+            f"a design is SAMPLING:RATE:K_TRAIN:N_TEST:N_TRAIN (per_role:0.2:3:6:12), got {text!r}"
+        ) from None
+    if sampling not in SAMPLINGS:
+        raise ConfigError(f"design {text!r}: sampling must be one of {list(SAMPLINGS)}")
+    return design
+
+
 def format_table(frame: pl.DataFrame) -> str:
     """A fixed-width text table (log and terminal)."""
     header = (
@@ -557,7 +590,8 @@ def format_table(frame: pl.DataFrame) -> str:
 
     for r in frame.iter_rows(named=True):
         lines.append(
-            f"{r['scenario']:<10} {f(r['rank'], 'd'):>4} {r['design']:<34} "
+            f"{r['scenario']:<10} {'ref' if r['reference'] else f(r['rank'], 'd'):>4} "
+            f"{r['design']:<34} "
             f"{r['discovery_rows']:>5} {r['answers_total']:>7.0f} {f(r['skeleton_f1_mean']):>5} "
             f"{f(r['skeleton_f1_lo']) + '-' + f(r['skeleton_f1_hi']):>11} "
             f"{f(r['skeleton_precision_mean']):>5} {f(r['skeleton_recall_mean']):>5} "

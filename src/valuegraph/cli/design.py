@@ -28,6 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--samplings", nargs="+", default=["per_role", "shared"])
     b.add_argument("--test-conditions", type=int, default=6)
     b.add_argument("--prefix-cost", type=float, default=5.0)
+    b.add_argument(
+        "--train-role-extra",
+        type=float,
+        default=0.0,
+        help="answers each train role costs outside the main collection (the Schwartz track: "
+        "40 PVQ40 items + 2 prefix passes = 50)",
+    )
+    b.add_argument(
+        "--reference",
+        nargs="*",
+        default=[],
+        metavar="SAMPLING:RATE:K:NTEST:NTRAIN",
+        help="also score these designs at their own cost (e.g. the current config)",
+    )
     b.add_argument("--replicates", type=int, default=15)
     b.add_argument("--scenarios", nargs="+", default=["calibrated", "strong"])
     b.add_argument("--n-edges", type=int, default=22, help="edges of each random planted DAG")
@@ -66,6 +80,8 @@ def run(args: argparse.Namespace) -> None:
         samplings=args.samplings,
         test_conditions=args.test_conditions,
         prefix_cost=args.prefix_cost,
+        train_role_extra=args.train_role_extra,
+        reference=[design.parse_design(t) for t in args.reference],
         replicates=args.replicates,
         scenarios=args.scenarios,
         simulation=overrides,
