@@ -12,7 +12,7 @@ from valuegraph.io import write_with
 
 def plot_design(table: pl.DataFrame, out: str | Path) -> None:
     """Each design a point (mean skeleton F1 with its 95% CI), colour = item sampling, marker =
-    steering conditions on train; the dashed line marks the minimum discovery rows."""
+    steering conditions on train; large markers: all train items (rate 1)."""
     plt = pyplot()
     scenarios = table["scenario"].unique(maintain_order=True).to_list()
     fig, axes = plt.subplots(1, len(scenarios), figsize=(5.5 * len(scenarios), 4.2), squeeze=False)
