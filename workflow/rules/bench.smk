@@ -24,3 +24,31 @@ rule bench_collect:
     shell:
         "valuegraph bench collect --model-record {input.model} --items {input.item_table}"
         " --roles {input.roles} {params.args} --out {output} > {log} 2>&1"
+
+
+# The collection design benchmark (issue: a sample sized by simulation): designs of equal answer
+# budget scored by planted-graph recovery of the simulated respondent. A target of its own
+# (snakemake bench_design), or part of `all` with bench.design.run; its grid comes from
+# bench.design (benchmarks/design.csv is the committed full grid).
+
+
+rule bench_design:
+    input:
+        item_csv=items_source(),
+    output:
+        table=f"{R}/bench/design.csv",
+        metadata=f"{R}/bench/design.json",
+        figure=f"{R}/bench/design.png",
+    log:
+        f"{R}/logs/bench_design.log",
+    benchmark:
+        f"{R}/benchmarks/bench_design.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 2
+    params:
+        args=bench_design_args(),
+    shell:
+        "valuegraph bench-design --items {input.item_csv:q} {params.args} --jobs {threads}"
+        " --out {output.table} --metadata {output.metadata} --figure {output.figure}"
+        " > {log} 2>&1"

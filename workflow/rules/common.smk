@@ -319,6 +319,37 @@ def bench_args():
     )
 
 
+def bench_design_args():
+    """bench.design's grid, the run's value set, split and discovery settings."""
+    b = config["bench"]["design"]
+    d = config["discovery"]
+    first = next(iter(MODELS))
+    n_test_conditions = b["test_conditions"] or len(split_conditions(first, "test"))
+    extra = b["train_role_extra"]
+    if extra is None:
+        extra = 50 if config["items"]["schwartz_track"] else 0
+    args = [
+        f"--budget {b['budget']} --prefix-cost {b['prefix_cost']}",
+        f"--test-conditions {n_test_conditions} --train-role-extra {extra}",
+        f"--rates {' '.join(map(str, b['rates']))} --k-train {' '.join(map(str, b['k_train']))}",
+        f"--n-test {' '.join(map(str, b['n_test']))} --samplings {' '.join(b['samplings'])}",
+        f"--scenarios {' '.join(b['scenarios'])} --replicates {b['replicates']}",
+        f"--n-edges {b['n_edges']} --min-rows {b['min_rows']}",
+        f"--alpha {d['alpha']} --indep-test {d['indep_test']} --postprocess {d['postprocess']}",
+        f"--score {config['matrix']['score']} --seed {config['seed']}",
+        f"--train-fraction {config['items']['train_fraction']}",
+        f"--min-items {config['items']['min_items']}",
+    ]
+    if config["items"]["values"]:
+        args.append("--values " + " ".join(json.dumps(v) for v in config["items"]["values"]))
+    if b["reference"]:  # this config's own design: train_sample_rate, roles, train conditions
+        k_train = len(split_conditions(first, "train")) - 1
+        rate = config["items"]["train_sample_rate"]
+        roles = config["roles"]
+        args.append(f"--reference per_role:{rate}:{k_train}:{roles['n_test']}:{roles['n_train']}")
+    return " ".join(args)
+
+
 def discovery_outputs(model):
     out = [f"{R}/{model}/graph/{m}.json" for m in METHODS]
     out += [f"{R}/{model}/graph/compare.csv", f"{R}/{model}/report/methods.csv"]
@@ -352,6 +383,8 @@ def final_outputs():
         out.append(f"{R}/bench/discovery.csv")
     if config["bench"]["collect"]["run"]:
         out.append(f"{R}/bench/collect.json")
+    if config["bench"]["design"]["run"]:
+        out.append(f"{R}/bench/design.csv")
     out += aggregate_outputs()
     out.append(f"{R}/report/summary.rst")
     return out

@@ -6,11 +6,14 @@ role_id)``, so a role has the same latents under every condition: the paired des
 to unit observational variance. A condition may shift one value's equation (a soft intervention
 that propagates to its descendants). Each item is then answered yes with probability
 
-    p_yes = sigmoid(k · agreement · latent[value] + b_item + acquiescence_role + ε),
+    p_yes = sigmoid(k · agreement · latent[value] + yes_bias + b_item + acquiescence_role + ε),
 
 with ``b_item ~ N(0, item_sd²)`` fixed per item, ``ε ~ N(0, noise_sd²)`` per answer, and the
-answer a Bernoulli(p_yes) draw seeded by (seed, role, condition). Values the SEM does not name are
-independent N(0, 1) latents. Everything is deterministic given the seed; no torch.
+answer a Bernoulli(p_yes) draw seeded by (seed, role, condition). With ``paired_noise`` the answer
+noise ε and the draw are seeded by (seed, role) only, so a role's answer to an item differs between
+conditions only through the shift (a deterministic log-prob model whose steering moves little).
+Values the SEM does not name are independent N(0, 1) latents. Everything is deterministic given
+the seed; no torch.
 
 The records go through the same collect → matrix path as an LLM's answers (``mode`` = simulated).
 """
@@ -154,6 +157,8 @@ class Simulation:
     acquiescence_sd: float = 0.0
     shift: float = 1.5
     batch_size: int = 64
+    yes_bias: float = 0.0
+    paired_noise: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Simulation:
@@ -278,10 +283,15 @@ class SimulatedRespondent:
         latent = self.latents(role_id, condition)
         z = latent[[self.index[v] for v in items["value"].to_list()]]
         agreement = items["agreement"].cast(pl.Float64).to_numpy()
-        rng = np.random.default_rng(derive_seed(s.seed, "answer", role_id, condition.id))
+        stream = ("answer", role_id) if s.paired_noise else ("answer", role_id, condition.id)
+        rng = np.random.default_rng(derive_seed(s.seed, *stream))
         noise = rng.normal(0.0, s.noise_sd, items.height)
         draw = rng.random(items.height)
-        logit = s.discrimination * agreement * z + self.item_bias(items["item_id"].to_list())
+        logit = (
+            s.discrimination * agreement * z
+            + s.yes_bias
+            + self.item_bias(items["item_id"].to_list())
+        )
         p = sigmoid(logit + self.acquiescence(role_id) + noise)
         return p, draw < p
 

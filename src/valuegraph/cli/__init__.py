@@ -55,6 +55,7 @@ COMMANDS = {
     "bench": "valuegraph.cli.bench",
     "bench-discovery": "valuegraph.cli.simulate",
     "bench-table": "valuegraph.cli.simulate",
+    "bench-design": "valuegraph.cli.design",
     "check-config": "valuegraph.cli.config",
     "config-docs": "valuegraph.cli.config",
 }
