@@ -342,11 +342,12 @@ def bench_design_args():
     ]
     if config["items"]["values"]:
         args.append("--values " + " ".join(json.dumps(v) for v in config["items"]["values"]))
-    if b["reference"]:  # this config's own design: train_sample_rate, roles, train conditions
-        k_train = len(split_conditions(first, "train")) - 1
-        rate = config["items"]["train_sample_rate"]
-        roles = config["roles"]
-        args.append(f"--reference per_role:{rate}:{k_train}:{roles['n_test']}:{roles['n_train']}")
+    if b["reference"]:  # this config's own design: sampling, rate, roles, pooled train conditions
+        pooled = config["discovery"]["rows"] != "unsteered"
+        k_train = len(split_conditions(first, "train")) - 1 if pooled else 0
+        items, roles = config["items"], config["roles"]
+        design = f"{items['sampling']}:{items['train_sample_rate']}:{k_train}"
+        args.append(f"--reference {design}:{roles['n_test']}:{roles['n_train']}")
     return " ".join(args)
 
 
