@@ -159,8 +159,9 @@ def side_effect_sentences(m: ModelNumbers) -> list[str]:
         r = _first(m.side_effects, setting=setting, graph="learned")
         if r is None or not int(_num(r.get("n_interventions")) or 0):
             continue
+        n = int(_num(r["n_interventions"]))
         text = (
-            f"Side effects of {label} ({int(_num(r['n_interventions']))} interventions): values "
+            f"Side effects of {label} ({n} intervention{'s' if n != 1 else ''}): values "
             f"downstream of a moved value moved with it in {fmt(r['expected'])} of cases, "
             f"other values in {fmt(r['unexpected'])} (difference {fmt(r['difference'])}, 95% CI "
             f"{fmt(r['difference_ci_low'])} to {fmt(r['difference_ci_high'])}); against random "
