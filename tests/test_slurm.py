@@ -45,11 +45,14 @@ EXIT_CANNOT_INSTALL = 3
 EXIT_NOT_ROOT = 4
 
 # Command-line overrides of profiles/slurm for the CI cluster: poll soon after submitting
-# (the plugin waits 40 s by default, the profile 20 s), fail fast instead of retrying, and keep
-# the SLURM logs of successful jobs for inspection.
+# (the plugin waits 40 s by default, the profile 20 s) and every 2 s after that (Snakemake's
+# default is 10 s between rounds: on a DAG of short jobs most of the run would be waiting), fail
+# fast instead of retrying, and keep the SLURM logs of successful jobs for inspection.
 CI_OVERRIDES = (
     "--slurm-init-seconds-before-status-checks",
     "3",
+    "--seconds-between-status-checks",
+    "2",
     "--retries",
     "0",
     "--slurm-keep-successful-logs",
