@@ -153,16 +153,22 @@ def test_default_config_plans_every_stage(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
-    # 13 train + 7 test roles in one group each; none + 3 SAE candidates on both splits, the 2
-    # value prompts on test only (nothing reads them on train): 2 * 4 + 2 (was 2 * 6)
+    # per model: 101 train + 6 test roles in one group each (roles_per_shard 101); none + 2 SAE
+    # candidates on both splits (the steered ones for n_train_steered train roles), the 2 value
+    # prompts on test only (nothing reads them on train): 2 * 3 + 2 = 8
     config = vg_config.load(REPO / "config/config.yaml")
+    models = [m["name"] for m in config["models"]]
+    assert models == ["smollm2", "gemma3"]
+    assert config["roles"]["n_train"] + 1 >= 100, "discovery sees >= 100 rows per model"
     kinds = [vg_config.parse_condition(c).kind for c in vg_config.expand_conditions(config)]
     prompts = kinds.count("value_prompt")
-    assert counts["collect"] == 2 * (len(kinds) - prompts) + prompts == 10
-    assert counts["sae_train"] == 1 and counts["steering_select"] == 1
-    assert counts["steering_eval"] == 1 and counts["effects"] == 1
-    assert counts["schwartz_collect"] == 2 and counts["schwartz_circumplex"] == 1
-    assert counts["compare_graphs"] == 1 and counts["compare_models"] == 1
+    per_model = 2 * (len(kinds) - prompts) + prompts
+    assert per_model == 8 and counts["collect"] == len(models) * per_model
+    for rule in ("prepare_model", "sae_train", "steering_select", "steering_eval", "effects"):
+        assert counts[rule] == len(models), rule
+    assert counts["schwartz_collect"] == 2 * len(models)
+    assert counts["graph_stability"] == counts["persona_effects"] == len(models)
+    assert counts["compare_models"] == 1 and counts["report_summary"] == 1
 
 
 HEAVY_MODULES = {"numpy", "polars", "networkx", "torch", "pandas", "scipy", "matplotlib"}
