@@ -261,6 +261,8 @@ def test_bench_collect_cli(tiny_model, items_csv, tmp_path, capsys):
         < (modes["logprob_batched"]["model_flops_per_item"])
     )
     assert modes["logprob_batched"]["head_rows"] == 12
+    for m in modes.values():
+        assert m["items_per_s"] == pytest.approx(m["n_items"] / m["seconds"])
     assert all(0 < m["mfu"] < 1 for m in modes.values())
     printed = capsys.readouterr().out
     assert "| logprob_cached | 12 | 4 |" in printed and "answers equal: True" in printed

@@ -200,7 +200,7 @@ def time_mode(
         "prefix_cache": settings.prefix_cache if settings.mode == "logprob" else False,
         "seconds": wall,
         "cpu_seconds": cpu,
-        "items_per_s": len(records) / wall,
+        "items_per_s": len(flat) / wall,
         "prompt_tokens": prompt_tokens,
         "new_tokens": new_tokens,
         "tokens_per_s": (prompt_tokens + new_tokens) / wall,
@@ -420,6 +420,10 @@ def add_utilisation(result: dict[str, Any]) -> None:
         stats["mfu"] = (
             flops / stats["seconds"] / machine["peak_flops"] if machine.get("peak_flops") else None
         )
+        if machine["device"] == "cpu" and machine.get("peak_flops"):
+            # against the CPU time the process got: on a shared machine, the cores' own speed
+            per_thread = machine["peak_flops"] / machine["threads"]
+            stats["mfu_cpu_time"] = flops / max(stats["cpu_seconds"], 1e-9) / per_thread
 
 
 def table(result: dict[str, Any]) -> str:

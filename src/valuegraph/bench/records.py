@@ -39,6 +39,8 @@ MODE_KEYS = (
     "tokens_per_s",
     "model_flops_per_item",
     "mfu",
+    "mfu_cpu_time",
+    "cpu_seconds",
     "peak_rss_mb",
     "peak_cuda_mb",
     "mean_new_tokens",
