@@ -12,12 +12,13 @@ tokens at positions ``0 .. n-1``:
 
 The tests check batched == one-at-a-time and cached == uncached (max |d log p| <= 1e-4, fp32).
 
-Logits are computed only where they are read: the last real position of each row (log-prob,
-``logits_to_keep``; generate sets ``logits_to_keep=1`` itself). Generation stops a row as soon
-as its parsed answer is final (``valuegraph.parsing.final_answer``: no continuation can change
-it), and the batch once every row has stopped; ``stop_when_parsed=False`` generates up to EOS
-or ``max_new_tokens`` as the paper did. ``counters`` counts the tokens run through the model and
-the LM-head rows computed, for model-FLOP figures (``valuegraph.bench.collect``).
+Logits are computed only where they are read: the last real position of each row (log-prob:
+``logits_to_keep``; generate passes ``logits_to_keep=1`` itself, prompt pass included).
+Generation stops a row as soon as its parsed answer is final (``valuegraph.parsing.final_answer``:
+no continuation can change it), and the batch once every row has stopped;
+``stop_when_parsed=False`` generates up to EOS or ``max_new_tokens`` as the paper did.
+``counters`` counts the tokens run through the model and the LM-head rows computed, for
+model-FLOP figures (``valuegraph.bench.collect``).
 """
 
 from __future__ import annotations
