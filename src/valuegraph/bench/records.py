@@ -172,6 +172,8 @@ def table(records: Sequence[dict[str, Any]]) -> str:
             elif mode == "logprob_unbatched" and shape.get("unbatched_items"):
                 label += f" ({shape['unbatched_items']}/role)"
             mfu = "-" if s.get("mfu") is None else f"{100 * s['mfu']:.1f} %"
+            if s.get("mfu_cpu_time") is not None:  # a shared CPU: also over the CPU time it got
+                mfu += f" ({100 * s['mfu_cpu_time']:.1f} % of CPU time)"
             diff = r.get("max_abs_logp_diff") if cached else None
             equal = r.get("answers_equal") if cached else None
             ratio = r.get("cached_over_uncached") if cached else None
