@@ -172,6 +172,9 @@ def run_collect(args: argparse.Namespace) -> None:
         questions = [_questions(args.items, args.n_items)] * len(roles)
         sampling = f"{args.n_items} evenly spread items, the same for every role"
     n_items = sum(map(len, questions))
+    from valuegraph.bench.records import git_commit
+
+    commit, dirty = git_commit(Path(__file__).resolve().parent)  # the code that runs
     load_start = os.getloadavg()
     result = bench.run_bench(
         model,
@@ -208,9 +211,8 @@ def run_collect(args: argparse.Namespace) -> None:
     bench.write(result, args.out)
     print(bench.table(result))
     if args.record_dir:
-        from valuegraph.bench.records import git_commit, make_record, write_record
+        from valuegraph.bench.records import make_record, write_record
 
-        commit, dirty = git_commit(Path(__file__).resolve().parent)
         path = write_record(make_record(result, commit=commit, dirty=dirty), args.record_dir)
         print(f"record: {path}")
 
