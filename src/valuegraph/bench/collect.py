@@ -114,6 +114,19 @@ def random_arch_model(name: str, dtype: torch.dtype, device: torch.device) -> to
     return model.eval()
 
 
+def save_random_checkpoint(
+    name: str, tokenizer_dir: str | Path, dest: str | Path, dtype: torch.dtype, device: torch.device
+) -> Path:
+    """A loadable checkpoint folder (``source: local``) with random weights of the named
+    architecture and the tokenizer of ``tokenizer_dir``: a test fixture for timing a whole
+    collection (e.g. config/paper.yaml's) without the real weights."""
+    dest = Path(dest)
+    model = random_arch_model(name, dtype, device)
+    model.save_pretrained(dest)
+    load_tokenizer(tokenizer_dir).save_pretrained(dest)
+    return dest
+
+
 def load_tokenizer(path: str | Path) -> Any:
     """A tokenizer alone (left padding, a pad token), e.g. for a randomly initialised model."""
     from transformers import AutoTokenizer

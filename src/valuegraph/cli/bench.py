@@ -99,6 +99,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.set_defaults(func=run_collect)
 
+    r = bench_sub.add_parser(
+        "random-checkpoint",
+        help="a checkpoint folder with random weights of an architecture (timing fixture)",
+    )
+    r.add_argument("--arch", required=True, choices=["gemma-2b", "llama-3-8b", "gemma-tiny"])
+    r.add_argument(
+        "--tokenizer", required=True, help="a checkpoint folder to take the tokenizer of"
+    )
+    r.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    r.add_argument("--device", default=None, help="where to initialise (default: cuda if present)")
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=run_random_checkpoint)
+
     t = bench_sub.add_parser("table", help="the README's benchmark table from the records")
     t.add_argument("--records", default="benchmarks", help="records folder (benchmarks/)")
     t.add_argument("--readme", default=None, help="rewrite this README's table block")
@@ -231,3 +244,14 @@ def run_table(args: argparse.Namespace) -> None:
             f"`valuegraph bench table --records {args.records} --readme {args.readme}`"
         )
     print(f"{args.readme}: benchmark table {'in step' if in_step else 'rewritten'}")
+
+
+def run_random_checkpoint(args: argparse.Namespace) -> None:
+    from valuegraph.bench.collect import save_random_checkpoint
+    from valuegraph.model.loading import resolve_device, resolve_dtype
+
+    device = resolve_device(args.device)
+    dest = save_random_checkpoint(
+        args.arch, args.tokenizer, args.out, resolve_dtype(args.dtype, device), device
+    )
+    print(f"random {args.arch} checkpoint: {dest}")
