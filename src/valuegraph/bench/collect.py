@@ -9,9 +9,10 @@ parsed generated answers, and ``max_abs_logp_diff`` / ``answers_equal`` of the c
 against the uncached batched one (the exactness check; fp32 makes it meaningful).
 
 Each persona answers its own item list (a collect shard's shape: the train split samples items
-per role). ``generate`` and ``logprob_unbatched`` run on the first items of each list only
-(they are 5-50x slower); the modes are compared by items per second, which does not depend on
-the count.
+per role). The modes run interleaved, persona by persona, so a shared machine's changing load
+slows them alike and their ratio stays meaningful. ``generate`` and ``logprob_unbatched`` run
+on the first items of each list only (they are 5-50x slower); the modes are compared by items
+per second, which does not depend on the count.
 
 Model FLOPs (attention ignored): 2 x non-embedding parameters per token run through the model
 (the persona prefix once per persona in the cached mode; prompt and generated tokens in
@@ -185,40 +186,62 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_mode(
+def time_modes(
     model: torch.nn.Module,
     tokenizer: Any,
-    settings: EngineSettings,
+    settings: dict[str, EngineSettings],
     personas: Sequence[str],
-    questions: Sequence[Sequence[str]],
-) -> tuple[list[list[dict[str, Any]]], dict[str, Any]]:
-    """Answer ``questions[k]`` as ``personas[k]``; records per persona and timing."""
-    engine = Engine(model, tokenizer, settings)
-    device = engine.device
-    memory = PeakMemory(device)
-    records: list[list[dict[str, Any]]] = []
-    with memory.measure():
-        _sync(device)
-        wall, cpu = time.perf_counter(), time.process_time()
-        for persona, qs in zip(personas, questions, strict=True):
-            records.append(engine.answer(persona, qs))  # type: ignore[arg-type]
-        _sync(device)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    questions: dict[str, Sequence[Sequence[str]]],
+) -> tuple[dict[str, list[list[dict[str, Any]]]], dict[str, dict[str, Any]]]:
+    """Answer ``questions[mode][k]`` as ``personas[k]`` in every mode, interleaved (persona 1 in
+    every mode, then persona 2, ...), so that a machine whose load changes during the run
+    slows every mode alike; records per mode and persona, and timing per mode."""
+    engines = {mode: Engine(model, tokenizer, s) for mode, s in settings.items()}
+    device = next(iter(engines.values())).device
+    records: dict[str, list[list[dict[str, Any]]]] = {mode: [] for mode in settings}
+    spent = {mode: {"wall": 0.0, "cpu": 0.0, "rss": 0, "cuda": None} for mode in settings}
+    for k, persona in enumerate(personas):
+        for mode, engine in engines.items():
+            memory = PeakMemory(device)
+            with memory.measure():
+                _sync(device)
+                wall, cpu = time.perf_counter(), time.process_time()
+                records[mode].append(engine.answer(persona, questions[mode][k]))  # type: ignore[arg-type]
+                _sync(device)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            acc = spent[mode]
+            acc["wall"] += wall
+            acc["cpu"] += cpu
+            acc["rss"] = max(acc["rss"], memory.rss_peak)
+            if memory.cuda_peak() is not None:
+                acc["cuda"] = max(acc["cuda"] or 0, memory.cuda_peak())
+    return records, {
+        mode: _stats(engines[mode], settings[mode], records[mode], spent[mode]) for mode in settings
+    }
+
+
+def _stats(
+    engine: Engine,
+    settings: EngineSettings,
+    records: list[list[dict[str, Any]]],
+    spent: dict[str, Any],
+) -> dict[str, Any]:
     flat = [r for rs in records for r in rs]
     prompt_tokens = sum(r["n_tokens"] for r in flat)
     new_tokens = sum(r["n_new_tokens"] for r in flat)
+    wall = max(spent["wall"], 1e-9)
     stats = {
         "n_items": len(flat),
         "batch_size": engine.plan_size,
         "prefix_cache": settings.prefix_cache if settings.mode == "logprob" else False,
         "seconds": wall,
-        "cpu_seconds": cpu,
+        "cpu_seconds": spent["cpu"],
         "items_per_s": len(flat) / wall,
         "prompt_tokens": prompt_tokens,
         "new_tokens": new_tokens,
         "tokens_per_s": (prompt_tokens + new_tokens) / wall,
-        "peak_rss_mb": memory.rss_peak / 2**20,
-        "peak_cuda_mb": None if memory.cuda_peak() is None else memory.cuda_peak() / 2**20,
+        "peak_rss_mb": spent["rss"] / 2**20,
+        "peak_cuda_mb": None if spent["cuda"] is None else spent["cuda"] / 2**20,
         "model_tokens": engine.counters["tokens"],
         "head_rows": engine.counters["head_rows"],
     }
@@ -226,7 +249,7 @@ def time_mode(
         stats["stop_when_parsed"] = settings.stop_when_parsed
         stats["unparsed"] = sum(r["answer"] == "unparsed" for r in flat)
         stats["mean_new_tokens"] = new_tokens / max(1, len(flat))
-    return records, stats
+    return stats
 
 
 def _pairs(
@@ -280,15 +303,15 @@ def run_bench(
     # warm-up: first calls pay for lazy initialisation, not for the mode being measured
     Engine(model, tokenizer, settings["logprob_batched"]).answer(personas[0], per_persona[0][:2])
     limits = {"generate": gen_items, "logprob_unbatched": unbatched_items}
-    records: dict[str, list[list[dict[str, Any]]]] = {}
-    result: dict[str, Any] = {"modes": {}}
+    qs = {mode: [q[: limits.get(mode)] for q in per_persona] for mode in modes}
     for mode in modes:
-        qs = [q[: limits.get(mode)] for q in per_persona]
-        log.info("bench %s: %d personas x %d items", mode, len(personas), sum(map(len, qs)))
-        records[mode], result["modes"][mode] = time_mode(
-            model, tokenizer, settings[mode], personas, qs
-        )
-        log.info("bench %s: %.3f items/s", mode, result["modes"][mode]["items_per_s"])
+        log.info("bench %s: %d personas x %d items", mode, len(personas), sum(map(len, qs[mode])))
+    records, stats = time_modes(
+        model, tokenizer, {mode: settings[mode] for mode in modes}, personas, qs
+    )
+    result: dict[str, Any] = {"modes": stats}
+    for mode in modes:
+        log.info("bench %s: %.3f items/s", mode, stats[mode]["items_per_s"])
     if "logprob_unbatched" in records:
         for mode in ("logprob_batched", "logprob_cached"):
             if mode in records:
