@@ -424,6 +424,7 @@ def machine_info(
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "load_avg_start": os.getloadavg(),

@@ -86,6 +86,7 @@ def make_record(
         "device": m["device"],
         "device_name": m["device_name"],
         "threads": m["threads"],
+        "omp_wait_policy": m.get("omp_wait_policy"),
         "torch": m["torch"],
         "transformers": m["transformers"],
         "model": m["model"],
