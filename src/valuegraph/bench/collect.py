@@ -215,6 +215,12 @@ def time_modes(
             acc["rss"] = max(acc["rss"], memory.rss_peak)
             if memory.cuda_peak() is not None:
                 acc["cuda"] = max(acc["cuda"] or 0, memory.cuda_peak())
+        log.info(
+            "persona %d/%d done (%s)",
+            k + 1,
+            len(personas),
+            ", ".join(f"{mode} {spent[mode]['wall']:.0f} s" for mode in engines),
+        )
     return records, {
         mode: _stats(engines[mode], settings[mode], records[mode], spent[mode]) for mode in settings
     }
