@@ -219,9 +219,10 @@ def test_other_errors_are_not_retried(tiny, questions, monkeypatch):
 
 def test_bench_collect_cli(tiny_model, items_csv, tmp_path, capsys):
     """`valuegraph bench collect` on a random toy Gemma with the tiny tokenizer: every mode,
-    the headline numbers, and the table."""
+    the headline numbers, the table and the committed record."""
     import json
 
+    from valuegraph.bench.records import load_records, table
     from valuegraph.cli import main
 
     roles = tmp_path / "roles.json"
@@ -235,8 +236,9 @@ def test_bench_collect_cli(tiny_model, items_csv, tmp_path, capsys):
         [
             "bench", "collect", "--model-path", str(tiny_model), "--random-arch", "gemma-tiny",
             "--items", str(items_csv), "--roles", str(roles), "--n-items", "6", "--gen-items", "4",
-            "--gen-batch-size", "2", "--batch-size", "4", "--max-new-tokens", "4",
-            "--device", "cpu", "--dtype", "float32", "--out", str(out),
+            "--unbatched-items", "0", "--gen-batch-size", "2", "--batch-size", "4",
+            "--max-new-tokens", "4", "--device", "cpu", "--dtype", "float32",
+            "--peak-gflops", "100", "--out", str(out), "--record-dir", str(tmp_path / "records"),
         ]
     )  # fmt: skip
     assert code == 0
@@ -246,13 +248,61 @@ def test_bench_collect_cli(tiny_model, items_csv, tmp_path, capsys):
     assert modes["generate"]["n_items"] == 8 and modes["logprob_cached"]["n_items"] == 12
     assert modes["generate"]["new_tokens"] <= 8 * 4
     assert result["max_abs_logp_diff"] <= 1e-4 and result["answers_equal"] is True
+    assert result["exactness_reference"] == "logprob_batched"
     assert result["speedup"] == pytest.approx(
         modes["logprob_cached"]["items_per_s"] / modes["generate"]["items_per_s"]
     )
     assert result["machine"]["model_class"] == "GemmaForCausalLM"
     assert result["agreement"]["n_pairs"] == 8
-    printed = capsys.readouterr().out
+    # model FLOPs: the cached mode runs the prefix once per persona, so it costs less per item
     assert (
-        "| logprob_cached | 12 | 4 |" in printed
-        and "speedup (cached log-prob over generate)" in printed
+        0
+        < modes["logprob_cached"]["model_flops_per_item"]
+        < (modes["logprob_batched"]["model_flops_per_item"])
     )
+    assert modes["logprob_batched"]["head_rows"] == 12
+    for m in modes.values():
+        assert m["items_per_s"] == pytest.approx(m["n_items"] / m["seconds"])
+    assert all(0 < m["mfu"] < 1 for m in modes.values())
+    printed = capsys.readouterr().out
+    assert "| logprob_cached | 12 | 4 |" in printed and "answers equal: True" in printed
+    (record,) = load_records(tmp_path / "records")
+    assert record["random_weights"] and record["dtype"] == "float32"
+    assert record["modes"]["logprob_cached"]["mfu"] == modes["logprob_cached"]["mfu"]
+    assert record["peak_flops"] == 100e9 and record["shape"]["n_roles"] == 2
+    assert "random gemma-tiny" in table([record])
+
+
+def test_bench_collect_samples_like_a_train_shard(tiny_model, items_csv, tmp_path):
+    """Without --n-items every role answers its own train-like sample (rate x items per value)."""
+    import json
+
+    import polars as pl
+
+    from valuegraph.cli import main
+    from valuegraph.items import sample_for_role
+
+    roles = [{"role_id": "none", "mini_trait": ""}] + [
+        {"role_id": f"train-{i:03d}", "mini_trait": f"Gender: male; Job: J{i}"} for i in range(3)
+    ]
+    (tmp_path / "roles.json").write_text(json.dumps(roles))
+    frame = pl.read_csv(items_csv).head(60).with_row_index("n")
+    frame = frame.with_columns(item_id=pl.format("vb{}", "n")).drop("n")
+    frame.write_parquet(tmp_path / "items.parquet")
+    out = tmp_path / "collect.json"
+    code = main(
+        [
+            "bench", "collect", "--model-path", str(tiny_model), "--random-arch", "gemma-tiny",
+            "--items", str(tmp_path / "items.parquet"), "--roles", str(tmp_path / "roles.json"),
+            "--rate", "0.1", "--modes", "logprob_batched", "logprob_cached",
+            "--device", "cpu", "--dtype", "float32", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    expected = sum(
+        sample_for_role(frame.sort("item_id"), r["role_id"], 0.1, 0).height for r in roles
+    )
+    assert result["settings"]["n_roles"] == 4 and result["settings"]["n_items"] == expected
+    assert result["modes"]["logprob_cached"]["n_items"] == expected
+    assert result["answers_equal"] is True

@@ -9,6 +9,9 @@
   ``i am unable`` or the answer part with ``unsure``. What is left went to a GPT-3.5 judge in
   the paper; here it is ``unparsed``. Under this parser the matrix scores ``unsure`` and
   ``unparsed`` as 0, as the paper did (both are counted in ``n_unparsed``).
+
+``final_answer(parser, text)`` is the early-stopping rule of generation: the answer when no
+continuation of ``text`` can change what ``parser`` returns, else None (see its docstring).
 """
 
 from __future__ import annotations
@@ -42,6 +45,55 @@ def parse_paper(text: str) -> str:
 
 
 PARSERS: dict[str, Callable[[str], str]] = {"strict": parse_strict, "paper": parse_paper}
+
+# characters at the end of a partial decode that may still change once more tokens arrive: an
+# incomplete UTF-8 sequence decodes to up to 3 U+FFFD, and clean_up_tokenization_spaces'
+# patterns (" n't", " .", ...) span at most 4 characters
+SETTLE_CHARS = 8
+NON_WORD = re.compile(r"\W")
+
+
+def final_strict(text: str) -> str | None:
+    """The strict parser's answer if every continuation of ``text`` keeps it, else None.
+
+    ``parse_strict`` takes the leftmost ``Answer: yes|no`` match. Once ``text`` holds such a match
+    whose closing word boundary is a real non-word character inside ``text``, a continuation can
+    neither undo it (its characters and the boundary stay) nor put an earlier match before it
+    (a match starting earlier would have to contain this one's letters ``answer``, which none
+    can), and the fallback (a leading yes/no) is only used when there is no match. The match
+    and its boundary must lie ``SETTLE_CHARS`` before the end, where a decode of more tokens
+    cannot differ (partial UTF-8, space clean-up), and the boundary must not be U+FFFD.
+    """
+    lowered = text.lower()
+    match = ANSWER_RE.search(lowered)
+    if match is None:
+        return None
+    end = match.end()
+    if len(lowered) - end < SETTLE_CHARS:
+        return None
+    boundary = lowered[end]
+    if boundary == "\ufffd" or not NON_WORD.match(boundary):
+        return None
+    return match.group(1)
+
+
+def final_paper(text: str) -> str | None:
+    """The paper parser's answer if every continuation keeps it: only ``yes`` when the reply
+    starts with yes/sure (checked first, whatever follows); ``no`` and ``unsure`` depend on the
+    text after the last ``\\nanswer:``, which a continuation can always add."""
+    reply = text.lower()
+    if len(reply) >= SETTLE_CHARS and reply.startswith(("yes", "sure")):
+        return "yes"
+    return None
+
+
+FINAL: dict[str, Callable[[str], str | None]] = {"strict": final_strict, "paper": final_paper}
+
+
+def final_answer(parser: str, text: str) -> str | None:
+    """``parser``'s answer to ``text`` if no continuation of ``text`` can change it, else None:
+    generation may stop there (``EngineSettings.stop_when_parsed``)."""
+    return FINAL[parser](text)
 
 
 def unparsed_scoring(parser: str) -> str:

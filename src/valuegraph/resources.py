@@ -307,10 +307,16 @@ def runtime(
         return collect_minutes(entry, items, "logprob", attempt=attempt)
     if rule == "sae_candidates":  # one pass per train role
         return collect_minutes(entry, n_roles(config, "train"), "logprob", attempt=attempt)
-    if rule == "bench_collect":  # valuegraph bench collect's defaults: 2 roles x 16 items in 3
-        # log-prob variants (unbatched ones 5x slower), 2 x 8 items generated (100 tokens)
-        work = 2 * 16 * 3 * 5 * seconds_per_item(entry, "logprob")
-        work += 2 * 8 * seconds_per_item(entry, "generate", 100)
+    if rule == "bench_collect":  # bench.collect's roles x items in two batched log-prob modes,
+        # the first 8 items per role unbatched (5x slower), gen_items per role generated
+        b = config.get("bench", {}).get("collect", {})
+        roles, items = b.get("n_roles", 2), b.get("n_items", 16)
+        work = roles * (2 * items + 5 * min(8, items)) * seconds_per_item(entry, "logprob")
+        work += (
+            roles
+            * b.get("gen_items", 8)
+            * seconds_per_item(entry, "generate", b.get("max_new_tokens", 100))
+        )
         return _minutes(attempt, load_minutes(entry) + work / 60)
     if rule == "sae_train":
         t = config["steering"]["sae_training"]

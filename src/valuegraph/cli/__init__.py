@@ -9,9 +9,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from valuegraph.errors import ValuegraphError
+
+# OpenMP threads waiting for work sleep instead of spinning: on cores shared with other jobs
+# (Snakemake runs CPU rules beside a model job) spinning threads take the cores the model needs;
+# on 2 shared cores the cached log-prob path ran ~3x faster (README, Benchmarks). The OpenMP
+# runtime reads this once, when torch loads it, so it is set before any command imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Subcommand -> the module that registers it (each module defines register(subparsers)).
 # Only the module of the command being run is imported, so a command loads only what it needs

@@ -11,6 +11,14 @@ tokens at positions ``0 .. n-1``:
   continue from the prefix length.
 
 The tests check batched == one-at-a-time and cached == uncached (max |d log p| <= 1e-4, fp32).
+
+Logits are computed only where they are read: the last real position of each row (log-prob:
+``logits_to_keep``; generate passes ``logits_to_keep=1`` itself, prompt pass included).
+Generation stops a row as soon as its parsed answer is final (``valuegraph.parsing.final_answer``:
+no continuation can change it), and the batch once every row has stopped;
+``stop_when_parsed=False`` generates up to EOS or ``max_new_tokens`` as the paper did.
+``counters`` counts the tokens run through the model and the LM-head rows computed, for
+model-FLOP figures (``valuegraph.bench.collect``).
 """
 
 from __future__ import annotations
@@ -22,10 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList
 
 from valuegraph.model.steering import ResidualSteering, marker_token_positions
-from valuegraph.parsing import PARSERS
+from valuegraph.parsing import PARSERS, final_answer
 from valuegraph.parsing import parse_strict as parse_answer  # noqa: F401 (the strict parser)
 from valuegraph.prompts import MARKER, Prompt, build_prompt
 
@@ -74,6 +82,7 @@ class EngineSettings:
     max_new_tokens: int = 100
     prefix_cache: bool = True
     parser: str = "strict"  # generate mode: valuegraph.parsing.PARSERS
+    stop_when_parsed: bool = True  # generate mode: stop a row once its answer is final
 
 
 class Engine:
@@ -101,6 +110,8 @@ class Engine:
         self.pad_id = (
             tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
         )
+        # tokens run through the model (pads aside) and LM-head rows computed: model FLOPs
+        self.counters = {"tokens": 0, "head_rows": 0}
 
     # ------------------------------------------------------------------ prompts
     def _render_chat(self, messages: list[dict[str, str]]) -> str:
@@ -281,6 +292,8 @@ class Engine:
             use_cache=False,
             logits_to_keep=1,
         )
+        self.counters["tokens"] += int(mask.sum())
+        self.counters["head_rows"] += len(batch)
         return self._scores(out.logits[:, -1, :])
 
     def _prefix_state(
@@ -305,6 +318,8 @@ class Engine:
                 logits_to_keep=1,
                 **{self.cache_kw: DynamicCache()},
             )
+        self.counters["tokens"] += len(prefix_ids)
+        self.counters["head_rows"] += 1
         cache = out.cache if self.cache_kw == "cache" else out.past_key_values
         layers = [(layer.keys, layer.values) for layer in cache.layers]
         return len(prefix_ids), layers
@@ -342,6 +357,8 @@ class Engine:
             logits_to_keep=keep,
             **{self.cache_kw: cache},
         )
+        self.counters["tokens"] += int(suffix_mask.sum())
+        self.counters["head_rows"] += n * len(keep)
         return self._scores(out.logits[torch.arange(n, device=self.device), column])
 
     # ------------------------------------------------------------------ generate
@@ -364,6 +381,10 @@ class Engine:
             "eos_token_id": self.eos_ids,
             "pad_token_id": self.pad_id,
         }
+        stop = None
+        if self.settings.stop_when_parsed:
+            stop = AnswerFinal(self.tokenizer, self.settings.parser, ids.shape[1], self.eos_ids)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
         steer = self._steer_mask(steering, marker_mask, mask)
         if steering is None or steer is None:
             generated = self.model.generate(**kwargs)
@@ -371,8 +392,15 @@ class Engine:
             with steering.active(steer):  # the prompt pass only: decode steps are never steered
                 generated = self.model.generate(**kwargs)
         new_tokens = generated[:, ids.shape[1] :]  # slice by position, never by prompt text
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         lengths = self._generated_lengths(new_tokens)
+        if stop is not None:  # a row stopped early ends there (later positions are padding)
+            lengths = [min(n, s) for n, s in zip(lengths, stop.lengths(len(batch)), strict=True)]
+        texts = self.tokenizer.batch_decode(
+            [row[:n] for row, n in zip(new_tokens.tolist(), lengths, strict=True)],
+            skip_special_tokens=True,
+        )
+        self.counters["tokens"] += int(mask.sum()) + sum(lengths)
+        self.counters["head_rows"] += len(batch) * max(1, new_tokens.shape[1])
         return [
             {
                 "answer": PARSERS[self.settings.parser](t),
@@ -395,3 +423,35 @@ class Engine:
             torch.full_like(eos[:, 0], width, dtype=torch.long),
         )
         return [int(x) for x in first.tolist()]
+
+
+class AnswerFinal(StoppingCriteria):
+    """Per-row stop once the decoded new text's answer is final under ``parser``
+    (``valuegraph.parsing.final_answer``), so stopping never changes the parsed answer."""
+
+    def __init__(
+        self, tokenizer: Any, parser: str, prompt_width: int, eos_ids: Sequence[int] = ()
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.parser = parser
+        self.prompt_width = prompt_width
+        self.eos_ids = set(eos_ids)
+        self.stopped: dict[int, int] = {}  # row -> new tokens when it stopped (or ended: EOS)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        width = input_ids.shape[1] - self.prompt_width
+        rows = [r for r in range(input_ids.shape[0]) if r not in self.stopped]
+        if rows:
+            new = input_ids[rows, self.prompt_width :].tolist()
+            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            for row, ids, text in zip(rows, new, texts, strict=True):
+                if (ids and ids[-1] in self.eos_ids) or final_answer(self.parser, text) is not None:
+                    self.stopped[row] = width
+        for row in self.stopped:
+            done[row] = True
+        return done
+
+    def lengths(self, n: int) -> list[int]:
+        """New tokens per row at its stop (a large number where it never stopped)."""
+        return [self.stopped.get(row, 1 << 30) for row in range(n)]

@@ -36,10 +36,17 @@ STAMP_FILE = "valuegraph_source.json"  # in a materialised checkpoint: what it w
 
 
 def resolve_device(requested: str | None = None) -> torch.device:
-    """CUDA when present (respecting CUDA_VISIBLE_DEVICES), else CPU."""
-    if requested:
+    """CUDA when present (respecting CUDA_VISIBLE_DEVICES), else CPU. With several cards
+    visible, ``cuda`` is the card this process claimed (``valuegraph.model.devices``: one
+    model job per card); an explicit ``cuda:K`` is used as given."""
+    if requested and requested != "cuda":
         return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" or torch.cuda.is_available():
+        from valuegraph.model.devices import cuda_device
+
+        index = cuda_device()
+        return torch.device("cuda" if index is None else f"cuda:{index}")
+    return torch.device("cpu")
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
