@@ -240,3 +240,13 @@ def tiny_workflow(
 @pytest.fixture
 def copy_tree():
     return shutil.copytree
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder first on sys.path (this process) and on PYTHONPATH (workflow runs)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    return root

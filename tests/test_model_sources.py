@@ -73,11 +73,9 @@ def install(root: Path, version: str = "1.0.0", chunks=CHUNKS, sha: str | None =
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    yield root
+def site(fake_site: Path):
+    """conftest's fake_site; the fake package is forgotten afterwards."""
+    yield fake_site
     sys.modules.pop(PACKAGE, None)
 
 

