@@ -169,7 +169,10 @@ def table(records: Sequence[dict[str, Any]]) -> str:
             cached = mode == "logprob_cached"
             label = MODE_LABELS.get(mode, mode)
             if mode == "generate":
-                label += f" ({shape['gen_items']}/role, <= {shape['max_new_tokens']} tokens)"
+                stop = "stopped once parsed" if s.get("stop_when_parsed") else "no early stop"
+                label += (
+                    f" ({shape['gen_items']}/role, <= {shape['max_new_tokens']} tokens, {stop})"
+                )
             elif mode == "logprob_unbatched" and shape.get("unbatched_items"):
                 label += f" ({shape['unbatched_items']}/role)"
             mfu = "-" if s.get("mfu") is None else f"{100 * s['mfu']:.1f} %"
