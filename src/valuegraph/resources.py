@@ -310,7 +310,9 @@ def runtime(
     if rule == "bench_collect":  # bench.collect's roles x items in two batched log-prob modes,
         # the first 8 items per role unbatched (5x slower), gen_items per role generated
         b = config.get("bench", {}).get("collect", {})
-        roles, items = b.get("n_roles", 2), b.get("n_items", 16)
+        roles, items = b.get("n_roles", 25), b.get("n_items")
+        if items is None:  # a train shard's per-role sample
+            items = items_per_role(config, "train")
         work = roles * (2 * items + 5 * min(8, items)) * seconds_per_item(entry, "logprob")
         work += (
             roles

@@ -1,4 +1,5 @@
-# The collect benchmark (issue 4): every scoring mode on the same roles x items, on the first
+# The collect benchmark (issue 4): every scoring mode on the same train roles x items (by default a
+# collect shard's shape), on the first
 # configured model. A target of its own (snakemake bench_collect), or part of `all` with
 # bench.collect.run; its size comes from bench.collect.
 
@@ -6,8 +7,8 @@
 rule bench_collect:
     input:
         model=f"{R}/models/{next(iter(MODELS))}/model.json",
-        item_table=f"{R}/items/test.parquet",
-        roles=f"{R}/roles/test.json",
+        item_table=f"{R}/items/train.parquet",
+        roles=f"{R}/roles/train.json",
     output:
         f"{R}/bench/collect.json",
     log:

@@ -172,6 +172,7 @@ def schwartz_collect_args(wildcards):
         f"--mode {c['mode']} --batch-size {c['batch_size']} --max-new-tokens {c['max_new_tokens']}"
         f" --roles-per-shard {n}{limit} --train-sample-rate 1.0 --seed {config['seed']}"
         + ("" if c["prefix_cache"] else " --no-prefix-cache")
+        + ("" if c["early_stop"] else " --no-early-stop")
         + ("" if c["parser"] == "strict" else f" --parser {c['parser']}")
     )
 
@@ -188,6 +189,8 @@ def collect_args(wildcards):
     ]
     if not c["prefix_cache"]:
         args.append("--no-prefix-cache")
+    if not c["early_stop"]:
+        args.append("--no-early-stop")
     if c["parser"] != "strict":  # only when set, so strict runs keep their params
         args.append(f"--parser {c['parser']}")
     # only when they restrict something, so runs that do not use them keep their params
@@ -303,9 +306,14 @@ def focus_names(wildcards):
 
 
 def bench_collect_args():
+    """A collect shard's shape unless bench.collect.n_items fixes the items per role."""
     c = config["bench"]["collect"]
+    if c["n_items"] is None:
+        items = f"--rate {config['items']['train_sample_rate']} --seed {config['seed']}"
+    else:
+        items = f"--n-items {c['n_items']}"
     return (
-        f"--n-roles {c['n_roles']} --n-items {c['n_items']} --gen-items {c['gen_items']}"
+        f"--n-roles {c['n_roles']} {items} --gen-items {c['gen_items']}"
         f" --max-new-tokens {c['max_new_tokens']}"
     )
 

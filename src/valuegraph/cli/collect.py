@@ -53,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="generate mode: strict first answer (unparsed = missing) or the paper's rules",
     )
     p.add_argument("--no-prefix-cache", action="store_true")
+    p.add_argument(
+        "--no-early-stop",
+        action="store_true",
+        help="generate mode: generate up to EOS / --max-new-tokens (default: stop a row once "
+        "its parsed answer can no longer change)",
+    )
     p.add_argument("--train-sample-rate", type=float, default=1.0)
     p.add_argument(
         "--test-sample-rate", type=float, default=1.0, help="share of each value's test items"
@@ -149,6 +155,7 @@ def _llm_respondent(spec: ModelSpec, record: dict, args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         prefix_cache=not args.no_prefix_cache,
         parser=args.parser,
+        stop_when_parsed=not args.no_early_stop,
     )
     steering = SteeringSetup(
         sae_record=args.sae_record,
