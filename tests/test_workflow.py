@@ -153,9 +153,9 @@ def test_default_config_plans_every_stage(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout)
-    # per model: 101 train + 6 test roles in one group each (roles_per_shard 101); none + 2 SAE
-    # candidates on both splits (the steered ones for n_train_steered train roles), the 2 value
-    # prompts on test only (nothing reads them on train): 2 * 3 + 2 = 8
+    # per model: 101 train + 6 test roles in one group each (roles_per_shard 101); none + 1 SAE
+    # candidate on both splits (the steered one for n_train_steered train roles), the 2 value
+    # prompts on test only (nothing reads them on train): 2 * 2 + 2 = 6
     config = vg_config.load(REPO / "config/config.yaml")
     models = [m["name"] for m in config["models"]]
     assert models == ["smollm2", "gemma3"]
@@ -163,7 +163,7 @@ def test_default_config_plans_every_stage(tmp_path):
     kinds = [vg_config.parse_condition(c).kind for c in vg_config.expand_conditions(config)]
     prompts = kinds.count("value_prompt")
     per_model = 2 * (len(kinds) - prompts) + prompts
-    assert per_model == 8 and counts["collect"] == len(models) * per_model
+    assert per_model == 6 and counts["collect"] == len(models) * per_model
     for rule in ("prepare_model", "sae_train", "steering_select", "steering_eval", "effects"):
         assert counts[rule] == len(models), rule
     assert counts["schwartz_collect"] == 2 * len(models)
