@@ -529,7 +529,7 @@ def matrix_stats(responses: pl.DataFrame, condition: str = "none") -> dict[str, 
     item order, the halves correlated across roles; no Spearman-Brown) and the mean p_yes."""
     r = responses.filter(pl.col("condition") == condition)
     wide = (
-        r.group_by("role_id", "value")
+        r.group_by("role_id", "value", maintain_order=True)
         .agg(pl.col("soft_score").mean())
         .pivot(on="value", index="role_id", values="soft_score")
     )
@@ -540,14 +540,14 @@ def matrix_stats(responses: pl.DataFrame, condition: str = "none") -> dict[str, 
         r.with_columns(
             (pl.col("item_id").rank("ordinal").over("role_id", "value") % 2).alias("half")
         )
-        .group_by("role_id", "value", "half")
+        .group_by("role_id", "value", "half", maintain_order=True)
         .agg(pl.col("soft_score").mean())
     )
     pair = halves.filter(pl.col("half") == 0).join(
         halves.filter(pl.col("half") == 1), on=["role_id", "value"]
     )
     split_half = []
-    for _, g in pair.group_by("value"):
+    for _, g in pair.group_by("value", maintain_order=True):
         if g.height > 2 and g["soft_score"].std() > 0 and g["soft_score_right"].std() > 0:
             split_half.append(np.corrcoef(g["soft_score"], g["soft_score_right"])[0, 1])
     return {

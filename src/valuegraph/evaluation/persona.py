@@ -52,7 +52,7 @@ def item_noise(responses: pl.DataFrame, values: Sequence[str], score: str = "har
     if score == "hard":
         frame = frame.filter(pl.col("answer").is_in(["yes", "no"]))
     per = (
-        frame.group_by("role_id", "value")
+        frame.group_by("role_id", "value", maintain_order=True)
         .agg((pl.col(column).var(ddof=1) / pl.len()).alias("se2"))
         .drop_nulls()
     )
