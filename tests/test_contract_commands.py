@@ -660,3 +660,21 @@ def test_steering_eval_writes_what_the_contract_commands_compute(tmp_path):
             c["n"],
         )
         assert w["up"] == pytest.approx(c["up"] / c["n"])
+
+
+def test_a_condition_may_cover_a_subset_of_the_unsteered_roles_when_allowed(tmp_path):
+    """The workflow steers only roles.n_train_steered train roles: steering-eval reads the train
+    matrix with every_role=False; a steered role without an unsteered row stays an error."""
+    from valuegraph.errors import DataError
+    from valuegraph.evaluation.deltas import ScoreMatrix
+
+    rows = rows_of(TRAIN_BASE, TRAIN_DELTA)
+    del rows["sae:20"]["p3"]
+    frame_ = frame(rows)
+    values = [c for c in frame_.columns if c not in ("role", "condition")]
+    matrix = ScoreMatrix(frame_, values, "gap.csv")
+    with pytest.raises(DataError, match="role 'p3' has no row under condition 'sae:20'"):
+        matrix.require(["sae:20"])
+    matrix.require(["sae:20"], every_role=False)
+    ids, delta = matrix.deltas("sae:20")
+    assert "p3" not in ids and delta.shape == (len(ids), len(values))

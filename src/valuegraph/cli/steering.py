@@ -154,7 +154,8 @@ def run_eval(args: argparse.Namespace) -> None:
     features = sel.sae_condition_features(args.conditions, _candidates(args.candidates))
     kept = read_json(args.selection)["kept"] if args.selection else list(features)
     prompts = sel.value_prompt_conditions(args.conditions)
-    train.require(features)
+    # train: the steered conditions may cover only the first roles.n_train_steered roles
+    train.require(features, every_role=False)
     test.require([*features, *prompts.values()])
     roles = read_roles(args.roles) if args.roles else None
     sae_role = resolve_role(args.sae_role, test, roles, "sae_role")

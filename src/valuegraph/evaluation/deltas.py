@@ -182,11 +182,17 @@ class ScoreMatrix:
         return ids, np.stack([a[r] - b[r] for r in ids])
 
     def require(
-        self, conditions: Iterable[str], roles: Sequence[str] | None = None, reference: str = NONE
+        self,
+        conditions: Iterable[str],
+        roles: Sequence[str] | None = None,
+        reference: str = NONE,
+        every_role: bool = True,
     ) -> None:
         """Every condition is present, and every role (of ``roles``, default: the roles of the
         condition and of the reference) has a row under both; errors name the role, the
-        condition and the file."""
+        condition and the file. ``every_role=False`` lets a condition cover a subset of the
+        unsteered roles (the workflow steers only roles.n_train_steered train roles); its own
+        roles still need an unsteered row."""
         base = self.scores(reference)
         if not base:
             raise DataError(f"{self.source}: no unsteered rows (condition {reference!r})")
@@ -194,7 +200,8 @@ class ScoreMatrix:
             rows = self.scores(cond)
             if not rows:
                 raise DataError(f"{self.source}: no rows of condition {cond!r}")
-            for r in roles if roles is not None else [*base, *rows]:
+            default = [*base, *rows] if every_role else list(rows)
+            for r in roles if roles is not None else default:
                 if r not in rows:
                     raise DataError(
                         f"{self.source}: role {r!r} has no row under condition {cond!r}"
