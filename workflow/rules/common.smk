@@ -75,12 +75,18 @@ def n_roles(split):
     return n + (1 if config["roles"]["baseline"] else 0)
 
 
+def first_roles(split, n):
+    """The baseline plus the first ``n`` personas of a split, counted (all when ``n`` is null)."""
+    if n is None:
+        return n_roles(split)
+    return min(n_roles(split), n + (1 if config["roles"]["baseline"] else 0))
+
+
 def collected_roles(split, condition="none"):
     """Roles (baseline included) that answer on a split under a condition: on train, the
     steering conditions reach only the first roles.n_train_steered roles (all when null)."""
-    steered = config["roles"]["n_train_steered"]
-    if split == "train" and condition != "none" and steered is not None:
-        return min(n_roles(split), steered + (1 if config["roles"]["baseline"] else 0))
+    if split == "train" and condition != "none":
+        return first_roles(split, config["roles"]["n_train_steered"])
     return n_roles(split)
 
 
@@ -157,10 +163,7 @@ def schwartz_items_args():
 
 def schwartz_roles():
     """The Schwartz track's respondents (baseline included): items.schwartz_roles train roles."""
-    chosen = config["items"]["schwartz_roles"]
-    if chosen is None:
-        return n_roles("train")
-    return min(n_roles("train"), chosen + (1 if config["roles"]["baseline"] else 0))
+    return first_roles("train", config["items"]["schwartz_roles"])
 
 
 def schwartz_collect_args(wildcards):
