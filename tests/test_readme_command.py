@@ -350,6 +350,8 @@ def test_sae_chain_and_steering_evaluation(readme_run: ReadmeRun):
     candidates = json.loads((res / "smollm2/steering/candidates.json").read_text())
     features = [c["feature"] for c in candidates["candidates"]]
     assert len(features) == steer["n_candidates"] == len(set(features))
+    # steering.candidate_roles: ranked on the baseline plus that many train roles, not all 9
+    assert candidates["n_roles"] == steer["candidate_roles"] + 1 < config["roles"]["n_train"] + 1
 
     selection = json.loads((res / "smollm2/steering/selection.json").read_text())
     assert selection["split"] == "train"

@@ -105,8 +105,10 @@ rule sae_candidates:
     params:
         k=STEER["n_candidates"],
         ranking=STEER["candidate_ranking"],
+        n_roles=first_roles("train", STEER["candidate_roles"]),
         mode=config["collect"]["mode"],
     shell:
         "valuegraph sae-candidates --model-record {input.model} --sae-record {input.sae}"
-        " --roles {input.roles} --mode {params.mode} --k {params.k} --ranking {params.ranking}"
+        " --roles {input.roles} --n-roles {params.n_roles} --mode {params.mode} --k {params.k}"
+        " --ranking {params.ranking}"
         " --out {output} > {log} 2>&1"

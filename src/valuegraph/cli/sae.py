@@ -66,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="mean",
         help="activation over the marker tokens of each role's prompt: mean, or max (the paper's)",
     )
+    c.add_argument(
+        "--n-roles",
+        type=int,
+        default=None,
+        help="rank on the first N roles of the file only (default: every role)",
+    )
     c.add_argument("--out", required=True)
     c.set_defaults(func=run_candidates)
 
@@ -208,6 +214,10 @@ def run_candidates(args: argparse.Namespace) -> None:
     roles = read_roles(args.roles)
     if any(r["role_id"].startswith("test") for r in roles):
         raise ConfigError(f"{args.roles}: candidates are ranked on train roles only")
+    if args.n_roles is not None:
+        if args.n_roles < 1:
+            raise ConfigError(f"--n-roles must be at least 1, got {args.n_roles}")
+        roles = roles[: args.n_roles]
     acts, resid_norms = marker_feature_activations(
         model, tokenizer, spec.template, args.mode, sae, layer, roles, reduce=args.ranking
     )
