@@ -333,17 +333,61 @@ def test_persona_effects_planted_shift_and_noise():
     assert math.isnan(a["noise_sd"])  # no responses: no item noise
 
 
-def test_persona_item_noise_from_responses():
+def test_persona_item_noise_independent_items():
+    # per-role item samples (the paper's): each role its own two items, scored 1 and -1
     rows = []
     for role in ("none", "p1", "p2"):
-        rows += [_item(role, "A", "a1", 1, "yes"), _item(role, "A", "a2", 1, "no")]
+        rows += [_item(role, "A", f"{role}1", 1, "yes"), _item(role, "A", f"{role}2", 1, "no")]
     responses = _responses(rows)
     from valuegraph.matrix import build_matrix
 
     matrix = build_matrix(responses, ["A"], "hard")
-    table = persona_effects(matrix, ["A"], responses, "hard", 10, 0)
-    # item scores 1, -1: variance 2 (ddof 1) over 2 items -> se 1
-    assert table["noise_sd"][0] == pytest.approx(1.0)
+    row = persona_effects(matrix, ["A"], responses, "hard", 10, 0).row(0, named=True)
+    # item scores 1, -1: variance 2 (ddof 1) over 2 items -> se 1; both scores carry it
+    assert row["noise_design"] == "independent" and row["noise_sd"] == pytest.approx(1.0)
+    assert row["noise_abs_shift"] == pytest.approx(math.sqrt(2 / math.pi) * math.sqrt(2))
+
+
+def test_persona_item_noise_on_shared_items_is_the_persona_by_item_spread():
+    """Shared items: the items' own levels (here 1 and -1, the same for every role) cancel in
+    the paired differences; only what a persona does item by item is noise."""
+    from valuegraph.matrix import build_matrix
+
+    def soft(role, item, s):
+        return (role, "none", "A", item, 1, "yes", None, s, (s + 1) / 2)
+
+    levels = {"a1": 0.9, "a2": -0.9, "a3": 0.1, "a4": -0.1}
+    # p1, p2 shift every item by +0.2: a consistent persona effect, no item noise
+    rows = [soft("none", i, x) for i, x in levels.items()]
+    rows += [soft(p, i, x + 0.2) for p in ("p1", "p2") for i, x in levels.items()]
+    responses = _responses(rows)
+    matrix = build_matrix(responses, ["A"], "soft")
+    row = persona_effects(matrix, ["A"], responses, "soft", 10, 0).row(0, named=True)
+    assert row["noise_design"] == "paired"
+    assert row["mean_abs_shift"] == pytest.approx(0.2) and row["noise_sd"] == pytest.approx(0.0)
+
+    # q1, q2 move items +0.3, -0.3, +0.3, -0.3: no shift on average, all of it item noise
+    rows = [soft("none", i, x) for i, x in levels.items()]
+    rows += [soft(q, i, x + d) for q in ("q1", "q2") for (i, x), d in zip(levels.items(), [0.3, -0.3] * 2)]  # fmt: skip
+    responses = _responses(rows)
+    matrix = build_matrix(responses, ["A"], "soft")
+    row = persona_effects(matrix, ["A"], responses, "soft", 10, 0).row(0, named=True)
+    se = math.sqrt(0.12 / 4)  # var(+-0.3, ddof 1) = 0.12 over 4 items
+    assert row["mean_abs_shift"] == pytest.approx(0.0, abs=1e-12)
+    assert row["noise_sd"] == pytest.approx(se)
+    assert row["noise_abs_shift"] == pytest.approx(math.sqrt(2 / math.pi) * se)
+    # ... and q1, q2 do the same thing item by item: no persona x item noise between them
+    assert row["between_noise_sd"] == pytest.approx(0.0, abs=1e-12)
+
+    # r1 +0.1 / -0.1 on alternate items, r2 the reverse: they differ by persona x item noise
+    rows = [soft("none", i, x) for i, x in levels.items()]
+    rows += [soft(r, i, x + d * sign) for r, sign in (("r1", 1), ("r2", -1)) for (i, x), d in zip(levels.items(), [0.1, -0.1] * 2)]  # fmt: skip
+    responses = _responses(rows)
+    matrix = build_matrix(responses, ["A"], "soft")
+    row = persona_effects(matrix, ["A"], responses, "soft", 10, 0).row(0, named=True)
+    # residuals +-0.1: var 0.04/3 over 4 items, x P/(P-1) = 2
+    assert row["between_noise_sd"] == pytest.approx(math.sqrt(2 * (0.04 / 3) / 4))
+    assert row["sd_personas"] == pytest.approx(0.0, abs=1e-12) and row["snr"] == pytest.approx(0)
 
 
 # --------------------------------------------------------------------------- summary text
@@ -370,6 +414,23 @@ def test_summary_states_claims_with_their_nulls():
     assert fmt_p(0.0004) == "p < 0.001"
     none = summary_rst([ModelNumbers("m3", graph={"nodes": ["a"], "edges": [], "params": {}})])
     assert "Edge stability was not measured" in none
+
+
+def test_persona_sentence_names_the_paired_noise_and_the_between_persona_ratio():
+    from valuegraph.summary_text import persona_sentence
+
+    def sentence(**row):
+        base = {"value": ALL, "baseline": "none", "n_personas": 100, "mean_abs_shift": 0.027,
+                "ci_low": 0.025, "ci_high": 0.028, "noise_design": "paired",
+                "noise_abs_shift": 0.016, "snr": 0.54}  # fmt: skip
+        return persona_sentence(ModelNumbers("m", persona=pl.DataFrame([{**base, **row}])))
+
+    text = sentence()
+    assert "0.027 on average" in text and "persona x item noise" in text and "0.016" in text
+    assert "beyond item noise" in text and "by 0.54x the spread item noise alone gives" in text
+    text = sentence(noise_design="independent", noise_abs_shift=0.07)
+    assert "item sampling noise alone would give 0.070" in text
+    assert "cannot tell persona effects from item noise" in text
 
 
 def test_workflow_description_includes_the_summary(tmp_path, monkeypatch):

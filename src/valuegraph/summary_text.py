@@ -242,10 +242,26 @@ def persona_sentence(m: ModelNumbers) -> str | None:
     noise = _num(r["noise_abs_shift"])
     if not math.isfinite(noise):
         return text + "; item noise was not measured, so this has no reference."
-    text += f"; item sampling noise alone would give {fmt(noise, 3)}"
-    if _num(r["ci_low"]) > noise:
-        return text + ": personas move the scores beyond item noise."
-    return text + ": this run cannot tell persona effects from item noise."
+    if r.get("noise_design") == "paired":
+        text += (
+            f"; on the same items, item-specific shifts alone (persona x item noise) would give "
+            f"{fmt(noise, 3)}"
+        )
+    else:
+        text += f"; item sampling noise alone would give {fmt(noise, 3)}"
+    text += (
+        ": personas move the scores beyond item noise"
+        if _num(r["ci_low"]) > noise
+        else ": this run cannot tell persona effects from item noise"
+    )
+    snr = _num(r.get("snr", math.nan))
+    if not math.isfinite(snr):
+        return text + "."
+    return text + (
+        f". Personas differ from each other by {fmt(snr, 2)}x the spread item noise alone gives"
+        " (1 when personas are interchangeable: then discovery has no persona differences to"
+        " learn from)."
+    )
 
 
 def model_paragraph(m: ModelNumbers) -> list[str]:
