@@ -96,7 +96,7 @@ def _rule_envs() -> dict[str, str]:
 
 
 def test_model_rules_hold_the_gpu_and_analysis_rules_do_not(tmp_path, tiny_model, items_csv):
-    config = tiny_config(tiny_model, items_csv)
+    config = tiny_config(tiny_model, items_csv, collect={"threads": 3})
     config["models"].append({**config["models"][0], "name": "twin"})
     workdir = make_workdir(tmp_path, config)
     result = run_snakemake(workdir, "-n", "--cores", "8", "--resources", "gpu=1", timeout=300)
@@ -125,7 +125,7 @@ def test_model_rules_hold_the_gpu_and_analysis_rules_do_not(tmp_path, tiny_model
     assert "collect" in gpu_rules
     collect = [f for rule, f in jobs if rule == "collect"]
     assert len(collect) == 2 * 3  # two models, 2 train groups + 1 test group each
-    assert all(int(f["threads"]) == 2 for f in collect)
+    assert all(int(f["threads"]) == 3 for f in collect)  # collect.threads
     # every model rule declares its memory and run time (valuegraph.resources), the tiny local
     # model's small: the measured folder, not the 8 B fallback
     for rule, fields in jobs:
@@ -134,6 +134,20 @@ def test_model_rules_hold_the_gpu_and_analysis_rules_do_not(tmp_path, tiny_model
             assert "runtime" in res and "mem_mb" in res, (rule, res)
             assert 30 <= int(res["runtime"]) <= 60, (rule, res)
             assert 4000 <= int(res["mem_mb"]) <= 5000, (rule, res)
+
+
+def test_model_env_cpu_asks_for_no_gpu_and_one_thread(tmp_path, tiny_model, items_csv):
+    """model_env cpu: model jobs hold no GPU token, so `--cores 2` runs two 1-thread ones at once."""
+    config = tiny_config(tiny_model, items_csv, model_env="cpu")
+    workdir = make_workdir(tmp_path, config)
+    result = run_snakemake(workdir, "-n", "--resources", "gpu=1", timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    envs = _rule_envs()
+    model_jobs = [(r, f) for r, f in _dry_run_jobs(result.stdout) if envs.get(r) == "model"]
+    assert {r for r, _ in model_jobs} >= {"prepare_model", "collect"}
+    for rule, fields in model_jobs:
+        assert _resources(fields).get("gpu", "0") == "0", (rule, fields)
+        assert int(fields.get("threads", "1")) == 1, (rule, fields)
 
 
 # The real-run check (one GPU job at a time, CPU jobs beside it) is in tests/test_reruns.py:

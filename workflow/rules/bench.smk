@@ -17,7 +17,7 @@ rule bench_collect:
         MODEL_ENV
     threads: 2
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("bench_collect"),
         runtime=model_runtime("bench_collect"),
     params:

@@ -33,9 +33,9 @@ rule collect:
         f"{R}/benchmarks/{{model}}/collect/{{split}}_{{condition}}_{{group}}.tsv"
     conda:
         MODEL_ENV
-    threads: 2
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("collect"),
         runtime=model_runtime("collect"),
     params:

@@ -16,9 +16,9 @@ rule sae_activations:
         f"{R}/benchmarks/{{model}}/sae_activations.tsv"
     conda:
         MODEL_ENV
-    threads: 2
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("sae_activations"),
         runtime=model_runtime("sae_activations"),
     params:
@@ -46,9 +46,9 @@ rule sae_train:
         f"{R}/benchmarks/{{model}}/sae_train.tsv"
     conda:
         MODEL_ENV
-    threads: 2
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("sae_train"),
         runtime=model_runtime("sae_train"),
     params:
@@ -97,9 +97,9 @@ rule sae_candidates:
         f"{R}/logs/{{model}}/sae_candidates.log",
     conda:
         MODEL_ENV
-    threads: 2
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("sae_candidates"),
         runtime=model_runtime("sae_candidates"),
     params:

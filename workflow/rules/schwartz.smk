@@ -34,9 +34,9 @@ rule schwartz_collect:
         part="train|test",
     conda:
         MODEL_ENV
-    threads: 2
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=MODEL_GPUS,
         mem_mb=model_mem_mb("schwartz_collect"),
         runtime=model_runtime("schwartz_collect"),
     params:
