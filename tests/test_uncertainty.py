@@ -412,6 +412,12 @@ def test_summary_states_claims_with_their_nulls():
     assert "cannot tell its stable arcs from what data without structure gives" in text
     assert "predicts side effects better than random graphs" in text and "p = 0.03" in text
     assert fmt_p(0.0004) == "p < 0.001"
+    quiet = side.with_columns(
+        setting=pl.lit("sae"), n_values_moved=pl.lit(0), difference=pl.lit(float("nan"))
+    )
+    text = summary_rst([ModelNumbers("m4", side_effects=quiet)])
+    assert "Side effects of SAE steering (12 interventions): no value moved past" in text
+    assert "n/a" not in text
     none = summary_rst([ModelNumbers("m3", graph={"nodes": ["a"], "edges": [], "params": {}})])
     assert "Edge stability was not measured" in none
 

@@ -160,8 +160,17 @@ def side_effect_sentences(m: ModelNumbers) -> list[str]:
         if r is None or not int(_num(r.get("n_interventions")) or 0):
             continue
         n = int(_num(r["n_interventions"]))
+        head = f"Side effects of {label} ({n} intervention{'s' if n != 1 else ''})"
+        if not math.isfinite(_num(r.get("difference"))):
+            moved = int(_num(r.get("n_values_moved")) or 0)
+            out.append(
+                f"{head}: {'no value moved' if not moved else 'too few values moved'} past the "
+                "change threshold (steering.change_threshold), so there are no side effects "
+                "to compare."
+            )
+            continue
         text = (
-            f"Side effects of {label} ({n} intervention{'s' if n != 1 else ''}): values "
+            f"{head}: values "
             f"downstream of a moved value moved with it in {fmt(r['expected'])} of cases, "
             f"other values in {fmt(r['unexpected'])} (difference {fmt(r['difference'])}, 95% CI "
             f"{fmt(r['difference_ci_low'])} to {fmt(r['difference_ci_high'])}); against random "
