@@ -232,7 +232,7 @@ def test_default_model_collect_matrix_discover(readme_run: ReadmeRun, items_csv:
     values = config["items"]["values"]
     expected_conditions = {vg_config.condition_id(c) for c in vg_config.expand_conditions(config)}
     prompts = {c for c in expected_conditions if c.startswith("value_prompt")}
-    assert len(expected_conditions) == 4 and len(prompts) == 1  # none, 2 candidates, 1 prompt
+    assert len(expected_conditions) == 3 and len(prompts) == 1  # none, 1 candidate, 1 prompt
     # fetch_items copied the checksum-valid shared copy
     assert filecmp.cmp(res / "items/value_orientation.csv", items_csv, shallow=False)
     assert "using local copy" in (res / "logs/fetch_items.log").read_text()
@@ -400,7 +400,8 @@ def test_schwartz_track(readme_run: ReadmeRun):
     res, config = readme_run.results(), config_of()
     matrix = pl.read_parquet(res / "smollm2/schwartz/matrix.parquet")
     assert set(matrix.columns) >= SCHWARTZ_VALUES
-    assert matrix.height == config["roles"]["n_train"] + 1 and (matrix["n_unparsed"] == 0).all()
+    n_rows = config["items"]["schwartz_roles"] + 1  # items.schwartz_roles and the baseline
+    assert matrix.height == n_rows and (matrix["n_unparsed"] == 0).all()
     circumplex = pl.read_csv(res / "smollm2/schwartz/circumplex.csv")
     assert set(circumplex["value_a"]) | set(circumplex["value_b"]) == SCHWARTZ_VALUES
     assert circumplex.height == 45 and circumplex["correlation"].is_finite().all()

@@ -137,7 +137,7 @@ def test_model_rules_hold_the_gpu_and_analysis_rules_do_not(tmp_path, tiny_model
 
 
 def test_model_env_cpu_asks_for_no_gpu_and_one_thread(tmp_path, tiny_model, items_csv):
-    """model_env cpu: model jobs hold no GPU token, so `--cores 2` runs two 1-thread ones at once."""
+    """model_env cpu: model jobs hold no GPU token, so `--cores 2` runs two 1-thread jobs."""
     config = tiny_config(tiny_model, items_csv, model_env="cpu")
     workdir = make_workdir(tmp_path, config)
     result = run_snakemake(workdir, "-n", "--resources", "gpu=1", timeout=300)

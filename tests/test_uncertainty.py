@@ -368,7 +368,8 @@ def test_persona_item_noise_on_shared_items_is_the_persona_by_item_spread():
 
     # q1, q2 move items +0.3, -0.3, +0.3, -0.3: no shift on average, all of it item noise
     rows = [soft("none", i, x) for i, x in levels.items()]
-    rows += [soft(q, i, x + d) for q in ("q1", "q2") for (i, x), d in zip(levels.items(), [0.3, -0.3] * 2)]  # fmt: skip
+    moves = dict(zip(levels, [0.3, -0.3, 0.3, -0.3], strict=True))
+    rows += [soft(q, i, x + moves[i]) for q in ("q1", "q2") for i, x in levels.items()]
     responses = _responses(rows)
     matrix = build_matrix(responses, ["A"], "soft")
     row = persona_effects(matrix, ["A"], responses, "soft", 10, 0).row(0, named=True)
@@ -381,7 +382,9 @@ def test_persona_item_noise_on_shared_items_is_the_persona_by_item_spread():
 
     # r1 +0.1 / -0.1 on alternate items, r2 the reverse: they differ by persona x item noise
     rows = [soft("none", i, x) for i, x in levels.items()]
-    rows += [soft(r, i, x + d * sign) for r, sign in (("r1", 1), ("r2", -1)) for (i, x), d in zip(levels.items(), [0.1, -0.1] * 2)]  # fmt: skip
+    moves = dict(zip(levels, [0.1, -0.1, 0.1, -0.1], strict=True))
+    for r, sign in (("r1", 1), ("r2", -1)):
+        rows += [soft(r, i, x + sign * moves[i]) for i, x in levels.items()]
     responses = _responses(rows)
     matrix = build_matrix(responses, ["A"], "soft")
     row = persona_effects(matrix, ["A"], responses, "soft", 10, 0).row(0, named=True)

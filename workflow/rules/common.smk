@@ -53,7 +53,7 @@ MODEL_ENV = {"gpu": "../../envs/model.yaml", "cpu": "../../envs/model-cpu.yaml"}
     config["model_env"]
 ]
 MODELS = vg_config.model_specs(config)
-# Model jobs: collect.threads threads each; a GPU each (resources gpu=MODEL_GPUS, SLURM --gpus=1) unless
+# Model jobs: collect.threads threads each; a GPU each (resources gpu=1, SLURM --gpus=1) unless
 # model_env is cpu, where they run side by side as --cores allows.
 MODEL_THREADS = config["collect"]["threads"]
 MODEL_GPUS = 0 if config["model_env"] == "cpu" else 1
