@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from faker import Faker
 
-from valuegraph.errors import DataError
+from valuegraph.errors import ConfigError, DataError
 from valuegraph.io import check_pinned, json_type, read_records
 from valuegraph.seeding import derive_seed
 
@@ -96,6 +96,15 @@ def read_roles(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             )
         seen[role_id] = n
     return roles
+
+
+def first_roles(roles: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
+    """The first ``n`` roles in file order (baseline first); all of them when ``n`` is None."""
+    if n is None:
+        return roles
+    if n < 1:
+        raise ConfigError(f"--n-roles must be >= 1, got {n}")
+    return roles[:n]
 
 
 def read_persona_file(

@@ -11,7 +11,7 @@ from valuegraph.collect import collect_shard, merge_shards, read_model_record, r
 from valuegraph.config import ModelSpec, parse_condition
 from valuegraph.errors import ConfigError
 from valuegraph.io import read_parquet
-from valuegraph.roles import read_roles
+from valuegraph.roles import first_roles, read_roles
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     record, spec = read_model_record(args.model_record)
-    listed = read_roles(args.roles)
-    if args.n_roles is not None:
-        if args.n_roles < 1:
-            raise ConfigError(f"--n-roles must be >= 1, got {args.n_roles}")
-        listed = listed[: args.n_roles]
+    listed = first_roles(read_roles(args.roles), args.n_roles)
     roles = role_groups(listed, args.roles_per_shard)
     if args.group >= len(roles):
         raise ConfigError(

@@ -13,7 +13,7 @@ import polars as pl
 from valuegraph.collect import read_model_record
 from valuegraph.errors import ConfigError
 from valuegraph.io import read_json, read_parquet, write_csv, write_json, write_with
-from valuegraph.roles import read_roles
+from valuegraph.roles import first_roles, read_roles
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +214,7 @@ def run_candidates(args: argparse.Namespace) -> None:
     roles = read_roles(args.roles)
     if any(r["role_id"].startswith("test") for r in roles):
         raise ConfigError(f"{args.roles}: candidates are ranked on train roles only")
-    if args.n_roles is not None:
-        if args.n_roles < 1:
-            raise ConfigError(f"--n-roles must be at least 1, got {args.n_roles}")
-        roles = roles[: args.n_roles]
+    roles = first_roles(roles, args.n_roles)
     acts, resid_norms = marker_feature_activations(
         model, tokenizer, spec.template, args.mode, sae, layer, roles, reduce=args.ranking
     )
