@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def install(root: Path, version: str = "1.0.0", chunks=CHUNKS, sha: str | None =
     sha = sha or hashlib.sha256(b"".join(CHUNKS)).hexdigest()
     init = INIT.format(name=FILE, sha=sha, n=len(CHUNKS))
     (package / "__init__.py").write_text(init)
+    # as pip's reinstall: no stale bytecode (same size, same mtime second would pass its check)
+    shutil.rmtree(package / "__pycache__", ignore_errors=True)
     for old in root.glob(f"{PACKAGE}-*.dist-info"):
         for f in old.iterdir():
             f.unlink()
