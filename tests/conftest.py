@@ -57,6 +57,13 @@ CHAT_TEMPLATE = (
 )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The SLURM tests last. They install the SLURM client, and once it is installed every
+    `snakemake` start pays the slurm executor plugin's import-time `scontrol show config`
+    probe: up to 10 s while no controller runs (the cluster stops when its tests end)."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
 @pytest.fixture(scope="session")
 def items_csv() -> Path:
     if not ITEMS_CSV.exists():
