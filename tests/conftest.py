@@ -167,7 +167,7 @@ def tiny_config(tiny_model: Path, items_csv: Path, **overrides) -> dict:
         "conditions": ["none"],
         "matrix": {"score": "soft"},
         "discovery": {"alpha": 0.05},
-        "uncertainty": {"structure_null": 5},
+        "uncertainty": {"structure_null": 5, "refute_simulations": 5},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):

@@ -57,6 +57,9 @@ MODELS = vg_config.model_specs(config)
 # model_env is cpu, where they run side by side as --cores allows.
 MODEL_THREADS = config["collect"]["threads"]
 MODEL_GPUS = 0 if config["model_env"] == "cpu" else 1
+# The SAE chain (sae_activations -> sae_train -> sae_record -> sae_candidates -> steering_select)
+# gates every steered collect job and the analysis after it: among ready jobs, it goes first.
+SAE_CHAIN_PRIORITY = 1
 # sae:candidates expands to sae:c01..sae:cK here (the DAG is static; ids resolve at run time);
 # a model with pinned features (models[].sae.features) has sae:<id> for each instead.
 MODEL_CONDITIONS = {

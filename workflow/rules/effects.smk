@@ -28,8 +28,10 @@ rule effects:
     threads: 1
     params:
         seed=config["seed"],
+        refute_simulations=config["uncertainty"]["refute_simulations"],
     shell:
         "valuegraph effects --matrix {input.matrix} --graph {input.graph} --seed {params.seed}"
+        " --refute-simulations {params.refute_simulations}"
         " --out-role {output.role} --out-steering {output.steering}"
         " --out-graph {output.graph} > {log} 2>&1"
 

@@ -14,6 +14,7 @@ rule sae_activations:
         f"{R}/logs/{{model}}/sae_activations.log",
     benchmark:
         f"{R}/benchmarks/{{model}}/sae_activations.tsv"
+    priority: SAE_CHAIN_PRIORITY
     conda:
         MODEL_ENV
     threads: MODEL_THREADS
@@ -44,6 +45,7 @@ rule sae_train:
         f"{R}/logs/{{model}}/sae_train.log",
     benchmark:
         f"{R}/benchmarks/{{model}}/sae_train.tsv"
+    priority: SAE_CHAIN_PRIORITY
     conda:
         MODEL_ENV
     threads: MODEL_THREADS
@@ -73,6 +75,7 @@ rule sae_record:
         ),
     log:
         f"{R}/logs/{{model}}/sae_record.log",
+    priority: SAE_CHAIN_PRIORITY
     conda:
         MODEL_ENV
     threads: 1
@@ -95,6 +98,7 @@ rule sae_candidates:
         f"{R}/{{model}}/steering/candidates.json",
     log:
         f"{R}/logs/{{model}}/sae_candidates.log",
+    priority: SAE_CHAIN_PRIORITY
     conda:
         MODEL_ENV
     threads: MODEL_THREADS

@@ -12,6 +12,7 @@ rule steering_select:
         f"{R}/{{model}}/steering/selection.json",
     log:
         f"{R}/logs/{{model}}/steering_select.log",
+    priority: SAE_CHAIN_PRIORITY
     conda:
         "../../envs/analysis.yaml"
     threads: 1
