@@ -37,6 +37,9 @@ pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
+# python -m snakemake, with the plugin's status polls every --seconds-between-status-checks
+# (its back-off, +10 s per poll, was most of a CI run's time; see the script)
+SNAKEMAKE_STEADY_POLLS = REPO / "tests" / "slurm" / "snakemake_polling_every_check.py"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 DEFAULT_PROFILE = REPO / "profiles" / "default"
 
@@ -45,9 +48,9 @@ EXIT_CANNOT_INSTALL = 3
 EXIT_NOT_ROOT = 4
 
 # Command-line overrides of profiles/slurm for the CI cluster: poll soon after submitting
-# (the plugin waits 40 s by default, the profile 20 s) and every 2 s after that (Snakemake's
-# default is 10 s between rounds: on a DAG of short jobs most of the run would be waiting), fail
-# fast instead of retrying, and keep the SLURM logs of successful jobs for inspection.
+# (the plugin waits 40 s by default, the profile 20 s) and every 2 s after that (with
+# SNAKEMAKE_STEADY_POLLS: on a DAG of short jobs most of the run would be waiting), fail fast
+# instead of retrying, and keep the SLURM logs of successful jobs for inspection.
 CI_OVERRIDES = (
     "--slurm-init-seconds-before-status-checks",
     "3",
@@ -252,7 +255,8 @@ def run_workflow_via_slurm(
 ) -> SlurmRun:
     """Run ``snakefile`` in ``workdir`` with ``--profile profiles/slurm`` and the CI overrides.
 
-    Snakemake runs from this test's interpreter (the project venv); the plugin submits each job
+    Snakemake runs from this test's interpreter (the project venv), through
+    ``SNAKEMAKE_STEADY_POLLS``; the plugin submits each job
     as ``<that interpreter> -m snakemake ...`` with ``--export=ALL``; PATH holds only the system's
     folders, so the rules must run the package without a PATH lookup.  A workflow
     profile (``profiles/default`` next to ``workdir`` or the Snakefile) applies as for a user;
@@ -261,8 +265,7 @@ def run_workflow_via_slurm(
     """
     command = [
         sys.executable,
-        "-m",
-        "snakemake",
+        str(SNAKEMAKE_STEADY_POLLS),
         "--snakefile",
         str(snakefile),
         "--directory",
@@ -427,9 +430,9 @@ def _assert_same_content(rel: str, slurm: Path, local: Path) -> None:
         assert_frame_equal(a, b, check_exact=True)
 
 
-# The spine of the DAG (each sbatch job costs ~6-16 s: the plugin's status checks back off by
-# 10 s while a job runs): model -> responses -> matrix -> graph -> DoWhy effects, and the
-# persona effects beside the graph. The nulls and the cross-model table after them are local.
+# The spine of the DAG (each sbatch job costs its run time, ~5-15 s, and up to one 2 s poll):
+# model -> responses -> matrix -> graph -> DoWhy effects, and the persona effects beside the
+# graph. The nulls and the cross-model table after them are local.
 SLURM_TARGETS = ("results/tiny/effects/role.csv", "results/tiny/report/persona.csv")
 
 
