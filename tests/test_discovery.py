@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from valuegraph import cli
+from valuegraph.causal import discovery
 from valuegraph.causal.discovery import bootstrap_rows, discover
 from valuegraph.causal.graphs import EDGE_TYPES, descendants, to_networkx
 from valuegraph.causal.search import greedy_reduction, paper_edge_order, paper_postprocess
@@ -291,10 +292,16 @@ def test_bootstrap_frequencies_and_stable_graph(jci8):
     assert again == graph
 
 
-def test_bootstrap_is_independent_of_jobs_and_uses_the_seed(jci8):
+def test_bootstrap_is_independent_of_jobs_and_uses_the_seed(jci8, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="valuegraph.causal.discovery")
     one = discover(jci8, bootstrap=4, seed=5, postprocess="paper", n_jobs=1)
+    # a few fast resamples stay in this process, even when processes are allowed
+    in_process = discover(jci8, bootstrap=4, seed=5, postprocess="paper", n_jobs=2)
+    assert "bootstrap: 4 resamples in this process" in caplog.text
+    monkeypatch.setattr(discovery, "POOL_START_S", 0.0)  # worker processes always pay off
     two = discover(jci8, bootstrap=4, seed=5, postprocess="paper", n_jobs=2)
-    assert one == two
+    assert "bootstrap: 4 resamples on 2 processes" in caplog.text
+    assert one == in_process == two
     assert {e["type"] for e in one["stable_edges"]} <= {"directed"}
     rows5, rows6 = bootstrap_rows(50, 3, 5), bootstrap_rows(50, 3, 6)
     assert all(np.array_equal(a, b) for a, b in zip(rows5, bootstrap_rows(50, 3, 5), strict=True))

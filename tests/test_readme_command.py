@@ -264,8 +264,12 @@ def test_default_model_collect_matrix_discover(readme_run: ReadmeRun, items_csv:
         conditions = set(matrix["condition"])
         assert conditions <= expected_conditions and "none" in conditions
         assert expected_conditions - conditions <= (prompts if split == "train" else set())
+        # roles.n_train_steered: the steered train conditions reach the first roles only
         n_roles = config["roles"][f"n_{split}"] + 1
-        assert matrix.height == n_roles * len(conditions)
+        n_steered = config["roles"]["n_train_steered"] + 1 if split == "train" else n_roles
+        assert n_steered < n_roles or split == "test"
+        by_condition = dict(matrix.group_by("condition").len().iter_rows())
+        assert by_condition == {c: n_roles if c == "none" else n_steered for c in conditions}
         assert matrix.select("role_id", "condition").n_unique() == matrix.height
 
     graph = json.loads((res / "smollm2/graph/pc.json").read_text())
@@ -278,9 +282,9 @@ def test_default_model_collect_matrix_discover(readme_run: ReadmeRun, items_csv:
     selection = json.loads((res / "smollm2/steering/selection.json").read_text())
     # discovery pooled the unsteered rows with the kept features' rows (discovery.rows: paper)
     assert set(graph["params"]["conditions"]) == {"none", *selection["kept"]}
-    assert graph["params"]["n_rows"] == (config["roles"]["n_train"] + 1) * (
-        1 + len(selection["kept"])
-    )
+    roles = config["roles"]
+    n_rows = roles["n_train"] + 1 + (roles["n_train_steered"] + 1) * len(selection["kept"])
+    assert graph["params"]["n_rows"] == n_rows
     assert graph["edge_frequencies"] and graph["params"]["bootstrap_ok"] > 0
 
 

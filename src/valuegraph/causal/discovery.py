@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,6 +60,9 @@ from valuegraph.seeding import derive_seed, rng
 log = logging.getLogger(__name__)
 
 POSTPROCESS = ("none", "paper")
+# Seconds a bootstrap's worker processes take to start: resamples run in parallel only when
+# the rest of them would take longer than this in one process.
+POOL_START_S = 2.0
 INTERVENTIONS = ("pool", "jci")
 # Bookkeeping columns of valuegraph.matrix: numeric, but counts, not values.
 BOOKKEEPING_COLUMNS = ("n_answered", "n_unparsed")
@@ -127,15 +131,23 @@ def _run_bootstrap(
         (data, r, names, context, {**search_kwargs, "seed": s}, postprocess)
         for r, s in zip(rows, seeds, strict=True)
     ]
-    if n_jobs <= 1:
-        results = [_bootstrap_task(*job) for job in jobs]
-    else:
-        from joblib import Parallel, delayed
+    if n_jobs <= 1 or len(jobs) == 1:
+        return [_bootstrap_task(*job) for job in jobs]
+    # worker processes pay ~2 s each to start (imports): for a few fast resamples, one process
+    # is quicker and costs less CPU; the first resample tells which (same results either way)
+    start = time.perf_counter()
+    first = _bootstrap_task(*jobs[0])
+    rest = (time.perf_counter() - start) * (len(jobs) - 1)
+    if rest * (1 - 1 / n_jobs) < POOL_START_S:
+        log.info("bootstrap: %d resamples in this process (~%.1f s)", len(jobs), rest)
+        return [first] + [_bootstrap_task(*job) for job in jobs[1:]]
+    from joblib import Parallel, delayed
 
-        results = Parallel(n_jobs=n_jobs, backend="loky")(
-            delayed(_bootstrap_task)(*job) for job in jobs
-        )
-    return list(results)
+    log.info("bootstrap: %d resamples on %d processes", len(jobs), n_jobs)
+    results = Parallel(n_jobs=n_jobs, backend="loky")(
+        delayed(_bootstrap_task)(*job) for job in jobs[1:]
+    )
+    return [first, *results]
 
 
 def default_jobs() -> int:
@@ -304,7 +316,6 @@ def discover(
     if bootstrap:
         jobs = n_jobs if n_jobs is not None else default_jobs()
         jobs = max(1, min(jobs, bootstrap))
-        log.info("bootstrap: %d resamples on %d processes", bootstrap, jobs)
         runs = _run_bootstrap(
             search_data, search_names, context, search_kwargs, postprocess, bootstrap, seed, jobs
         )
