@@ -135,6 +135,35 @@ def test_pinned_model_plans_exactly_none_and_its_features(tmp_path):
     assert "--selection results/rank/steering/selection.json" in evals["rank"]
 
 
+def test_a_model_with_its_own_conditions_plans_only_those(tmp_path):
+    """models[].conditions: a model without an SAE answers none and a value prompt only, while
+    the other model keeps the top-level conditions and its SAE chain."""
+    config = two_model_config()
+    own = ["none", "value_prompt:Empathy:+"]
+    config["models"][0] = {**config["models"][0], "name": "plain", "conditions": own}
+    del config["models"][0]["sae"]
+    validated = vg_config.validate(config)
+    assert vg_config.model_conditions(validated, "plain") == own
+    assert vg_config.model_conditions(validated, "rank") == [
+        "none", "sae:c01", "sae:c02", "value_prompt:Empathy:+"
+    ]  # fmt: skip
+    out = dry_run(make_workdir(tmp_path / "wf", config))
+    shards = collected(out)
+    assert {(s, c) for m, s, c in shards if m == "plain"} == {
+        ("train", "none"), ("test", "none"), ("test", "value_prompt_empathy_pos")
+    }  # fmt: skip
+    rank_train = {c for m, s, c in shards if m == "rank" and s == "train"}
+    assert rank_train == {"none", "sae_c01", "sae_c02"}
+    sae_rules = {"sae_activations", "sae_train", "sae_record", "sae_candidates"}
+    sae_jobs = [block for name, block in jobs(out) if name in sae_rules]
+    assert len(sae_jobs) == len(sae_rules) and all("results/rank/" in b for b in sae_jobs)
+    assert any(n == "steering_eval" and "results/plain/" in b for n, b in jobs(out))
+
+    config["models"][0]["conditions"] = ["none", "sae:3"]
+    with pytest.raises(ConfigError, match=r"its models\[\]\.conditions use an SAE .* 'plain'"):
+        vg_config.validate(config)
+
+
 def test_paper_yaml_pins_the_authors_ten_features():
     config = vg_config.load(REPO / "config/paper.yaml")
     for model in config["models"]:

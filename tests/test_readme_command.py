@@ -322,7 +322,10 @@ def test_second_model_gemma(readme_run: ReadmeRun, items_csv: Path):
     assert none.group_by("role_id").agg(pl.col("p_yes").mean())["p_yes"].n_unique() > 1
     graph = json.loads((res / "gemma3/graph/pc.json").read_text())
     assert graph["nodes"] == config["items"]["values"]
-    assert entry["sae"]["hook"] == json.loads((res / "gemma3/sae/sae.json").read_text())["hook"]
+    # its own conditions (models[].conditions): unsteered on both splits, no SAE chain
+    assert entry["conditions"] == ["none"] and not (res / "gemma3/sae").exists()
+    test = pl.read_parquet(res / "gemma3/responses/test.parquet")
+    assert set(responses["condition"]) == set(test["condition"]) == {"none"}
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     tokenizer.padding_side = "left"

@@ -183,12 +183,12 @@ def candidate_spec(rank: int) -> str:
     return f"sae:c{rank:02d}"
 
 
-def expand_conditions(config: dict[str, Any]) -> list[str]:
-    """The config's condition strings with ``sae:candidates`` expanded to ``sae:c01..sae:cK``
-    (K = steering.n_candidates), so the workflow's DAG is static while feature ids are resolved
-    from the candidates file at run time."""
+def expand_conditions(config: dict[str, Any], specs: list[str] | None = None) -> list[str]:
+    """The config's condition strings (or ``specs``) with ``sae:candidates`` expanded to
+    ``sae:c01..sae:cK`` (K = steering.n_candidates), so the workflow's DAG is static while
+    feature ids are resolved from the candidates file at run time."""
     out: list[str] = []
-    for spec in config["conditions"]:
+    for spec in config["conditions"] if specs is None else specs:
         if spec == SAE_CANDIDATES:
             k = config.get("steering", {}).get("n_candidates", 24)
             out += [candidate_spec(r) for r in range(1, k + 1)]
@@ -197,21 +197,30 @@ def expand_conditions(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _model_entry(config: dict[str, Any], model: str) -> dict[str, Any]:
+    return next((m for m in config["models"] if m["name"] == model), {})
+
+
+def own_conditions(config: dict[str, Any], model: str) -> list[str]:
+    """The model's expanded condition strings before pinning: its models[].conditions, else
+    the top-level list."""
+    return expand_conditions(config, _model_entry(config, model).get("conditions"))
+
+
 def pinned_features(config: dict[str, Any], model: str) -> list[int] | None:
     """The SAE features pinned for ``model`` (models[].sae.features), or None."""
-    entry = next((m for m in config["models"] if m["name"] == model), None)
-    sae = (entry or {}).get("sae") or {}
+    sae = _model_entry(config, model).get("sae") or {}
     features = sae.get("features")
     return [int(f) for f in features] if features else None
 
 
 def model_conditions(config: dict[str, Any], model: str) -> list[str]:
-    """The expanded condition strings of one model: :func:`expand_conditions`, except that a
+    """The expanded condition strings of one model: :func:`own_conditions`, except that a
     model with pinned features (models[].sae.features) steers with exactly those features:
     its SAE conditions (``sae:candidates``, ``sae:<id>``, ``sae:c<rank>``) are replaced, where
     the first of them stood, by ``sae:<id>`` for each pinned id in the listed order."""
     pinned = pinned_features(config, model)
-    expanded = expand_conditions(config)
+    expanded = own_conditions(config, model)
     if pinned is None:
         return expanded
     out: list[str] = []
@@ -260,10 +269,16 @@ def sae_conditions(config: dict[str, Any]) -> list[str]:
 
 
 def _check_conditions(config: dict[str, Any], source: str) -> None:
-    """Parse every condition; value_prompt values must have a definition (and be among
-    items.values when that is set); sae conditions need models[].sae on every LLM model."""
+    """Parse every condition (top-level and models[].conditions); value_prompt values must have
+    a definition (and be among items.values when that is set); an LLM model whose conditions
+    use an SAE needs models[].sae."""
     explicit = config["items"].get("values")
-    parsed = [parse_condition(c, source, explicit) for c in expand_conditions(config)]
+    by_model = {
+        m["name"]: [parse_condition(c, source, explicit) for c in own_conditions(config, m["name"])]
+        for m in config["models"]
+    }
+    top = [parse_condition(c, source, explicit) for c in expand_conditions(config)]
+    parsed = [*top, *(c for conds in by_model.values() for c in conds)]
     prompted = sorted({c.args[0] for c in parsed if c.kind == "value_prompt"})
     # checked against steering.definitions (with definitions.source valuebench, the fallback)
     if prompted:
@@ -275,21 +290,22 @@ def _check_conditions(config: dict[str, Any], source: str) -> None:
                 f"{source}: value_prompt value(s) {missing} have no definition in {path}; "
                 "add a 'value<TAB>definition' row or set steering.definitions"
             )
-    if any(c.kind in ("sae", "sae_candidate") for c in parsed):
-        for model in config["models"]:
-            if model["source"] != "simulated" and not model.get("sae"):
-                raise ConfigError(
-                    f"{source}: conditions use an SAE but model '{model['name']}' has no 'sae' "
-                    "block; add models[].sae (source release, local or train)"
-                )
     for model in config["models"]:
         sae = model.get("sae")
+        steers = any(c.kind in ("sae", "sae_candidate") for c in by_model[model["name"]])
+        where = "its models[].conditions" if model.get("conditions") else "'conditions'"
+        if steers and model["source"] != "simulated" and not sae:
+            raise ConfigError(
+                f"{source}: {where} use an SAE but model '{model['name']}' has no 'sae' "
+                "block; add models[].sae (source release, local or train), or give the model "
+                "its own models[].conditions without SAE conditions"
+            )
         if not sae:
             continue
-        if sae.get("features") and not any(c.kind in ("sae", "sae_candidate") for c in parsed):
+        if sae.get("features") and not steers:
             raise ConfigError(
                 f"{source}: model '{model['name']}': sae.features pins SAE features but "
-                "'conditions' has no SAE condition; add sae:candidates (the pinned features "
+                f"{where} has no SAE condition; add sae:candidates (the pinned features "
                 "replace it) or drop sae.features"
             )
         need = {"release": ("release", "id"), "local": ("path",), "train": ("hook",)}

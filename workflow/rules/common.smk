@@ -107,7 +107,8 @@ def model_identity(wildcards):
     value, so any change reruns only this model. Unset (null) keys are left out, so a new
     optional key does not rerun existing models. The SAE block is left out too: the SAE rules
     carry it in their own params, so changing the SAE reruns the SAE and the steered
-    conditions, not the unsteered answers."""
+    conditions, not the unsteered answers. So is models[].conditions (each condition has its
+    own jobs)."""
     from valuegraph.errors import ModelUnavailableError
     from valuegraph.model_source import GGUF_SOURCES, cached_fingerprint
 
@@ -115,6 +116,7 @@ def model_identity(wildcards):
     spec = MODELS[wildcards.model]
     record = {**entry, **spec.to_dict(), "template_version": TEMPLATE_VERSION}
     record.pop("sae", None)
+    record.pop("conditions", None)
     record.pop("params_b", None)  # scheduling only (resources), not the model's identity
     # A packaged GGUF's fingerprint (distribution, version, the file's sha256 from its RECORD):
     # upgrading the package or changing the file reruns the model. Read in this process's
