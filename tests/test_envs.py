@@ -134,15 +134,31 @@ def reachable(url: str) -> bool:
     return True
 
 
-def pip_find_links() -> list[str]:
-    """pip's configured find-links (where this machine keeps its local torch wheel)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+def pip_sources() -> dict[str, list[str]]:
+    """pip's configured sources as uv options (scripts/pip_sources.py, as scripts/setup uses
+    them), by option: {"--find-links": [...], "--cert": [...], ...}."""
+    listed = subprocess.run(
+        [sys.executable, str(REPO / "scripts/pip_sources.py")],
         capture_output=True,
         text=True,
-    )
-    links = result.stdout.split() if result.returncode == 0 else []
-    return links + os.environ.get("PIP_FIND_LINKS", "").split()
+        check=True,
+    ).stdout.splitlines()
+    out: dict[str, list[str]] = {}
+    for option, value in zip(listed[::2], listed[1::2], strict=True):
+        out.setdefault(option, []).append(value)
+    return out
+
+
+def pip_find_links() -> list[str]:
+    """pip's configured find-links (where this machine keeps its local torch wheel)."""
+    return pip_sources().get("--find-links", [])
+
+
+def uv_env() -> dict[str, str]:
+    """The environment for uv: pip's configured certificate bundle as SSL_CERT_FILE (uv does
+    not read pip's configuration), as scripts/setup passes it."""
+    cert = pip_sources().get("--cert")
+    return {**os.environ, "SSL_CERT_FILE": cert[0]} if cert else dict(os.environ)
 
 
 def install_args(env: str) -> list[str]:
@@ -163,10 +179,14 @@ def install_args(env: str) -> list[str]:
 
 def build_env(env: str, dest: Path) -> Path:
     """A fresh venv with the env's pip section, then its post-deploy script run inside it."""
-    subprocess.run([uv(), "venv", "-q", "--seed", "-p", sys.executable, str(dest)], check=True)
+    subprocess.run(
+        [uv(), "venv", "-q", "--seed", "-p", sys.executable, str(dest)], check=True, env=uv_env()
+    )
     python = dest / "bin" / "python"
     subprocess.run(
-        [uv(), "pip", "install", "-q", "--python", str(python), *install_args(env)], check=True
+        [uv(), "pip", "install", "-q", "--python", str(python), *install_args(env)],
+        check=True,
+        env=uv_env(),
     )
     script = ENVS / f"{env}.post-deploy.sh"
     if script.exists():
@@ -275,7 +295,7 @@ def test_cuda_route_resolves_to_cuda_torch(tmp_path):
     result = subprocess.run(
         [uv(), "pip", "compile", "-q", "--python-version", "3.11", "--python-platform",
          "x86_64-manylinux_2_28", str(requirements), "-o", str(tmp_path / "model.lock")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=uv_env(),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     lock = (tmp_path / "model.lock").read_text()
