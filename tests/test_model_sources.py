@@ -163,3 +163,44 @@ def test_a_corrupt_chunk_fails_the_packages_checksum(site, tmp_path):
     with pytest.raises(ModelUnavailableError, match="sha256 did not match.*force-reinstall"):
         loading.materialise_gguf(spec(), tmp_path / "checkpoint")
     assert not (tmp_path / "checkpoint").exists()
+
+
+def test_a_gguf_is_parsed_once_into_the_same_fields_and_tensors(tmp_path):
+    """Materialising parses the GGUF once (transformers asks three times), by a reader over a
+    plain array view of the file, which sees exactly what gguf's own reader does."""
+    import gguf
+    import numpy as np
+
+    from valuegraph.model.loading import _gguf_parsed_once, _PlainArrayReader
+
+    path = tmp_path / "small.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_string("general.name", "small")
+    writer.add_uint32("llama.block_count", 2)
+    writer.add_array("tokenizer.ggml.tokens", [f"token{i}" for i in range(300)])
+    writer.add_array("tokenizer.ggml.scores", [i / 7 for i in range(300)])
+    writer.add_tensor("token_embd.weight", np.arange(64, dtype=np.float32).reshape(8, 8))
+    writer.add_tensor("output.weight", np.full((4, 8), 0.5, dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    plain, reference = _PlainArrayReader(path), gguf.GGUFReader(path)
+    assert type(plain.data) is np.ndarray and isinstance(reference.data, np.memmap)
+    assert list(plain.fields) == list(reference.fields) and "tokenizer.ggml.tokens" in plain.fields
+    for name, field in reference.fields.items():
+        other = plain.fields[name]
+        assert (other.types, other.data) == (field.types, field.data), name
+        parts = zip(other.parts, field.parts, strict=True)
+        assert all(np.array_equal(a, b) for a, b in parts), name
+    assert [t.name for t in plain.tensors] == ["token_embd.weight", "output.weight"]
+    pairs = zip(plain.tensors, reference.tensors, strict=True)
+    assert all(np.array_equal(a.data, b.data) for a, b in pairs)
+    assert plain.tensors[0].data.reshape(8, 8)[2, 3] == 19.0
+
+    original = gguf.GGUFReader
+    with _gguf_parsed_once():
+        first = gguf.GGUFReader(path)
+        assert type(first) is _PlainArrayReader and gguf.GGUFReader(str(path)) is first
+    assert gguf.GGUFReader is original
