@@ -9,6 +9,7 @@ bin first on PATH). Not tested: conda's own solve of ``python=3.11`` and ``pip``
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -134,6 +135,7 @@ def reachable(url: str) -> bool:
     return True
 
 
+@functools.cache
 def pip_sources() -> dict[str, list[str]]:
     """pip's configured sources as uv options (scripts/pip_sources.py, as scripts/setup uses
     them), by option: {"--find-links": [...], "--cert": [...], ...}."""

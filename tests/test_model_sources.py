@@ -171,7 +171,7 @@ def test_a_gguf_is_parsed_once_into_the_same_fields_and_tensors(tmp_path):
     import gguf
     import numpy as np
 
-    from valuegraph.model.loading import _gguf_parsed_once, _PlainArrayReader
+    from valuegraph.model.gguf_reading import PlainArrayReader, gguf_parsed_once
 
     path = tmp_path / "small.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -186,7 +186,7 @@ def test_a_gguf_is_parsed_once_into_the_same_fields_and_tensors(tmp_path):
     writer.write_tensors_to_file()
     writer.close()
 
-    plain, reference = _PlainArrayReader(path), gguf.GGUFReader(path)
+    plain, reference = PlainArrayReader(path), gguf.GGUFReader(path)
     assert type(plain.data) is np.ndarray and isinstance(reference.data, np.memmap)
     assert list(plain.fields) == list(reference.fields) and "tokenizer.ggml.tokens" in plain.fields
     for name, field in reference.fields.items():
@@ -200,7 +200,7 @@ def test_a_gguf_is_parsed_once_into_the_same_fields_and_tensors(tmp_path):
     assert plain.tensors[0].data.reshape(8, 8)[2, 3] == 19.0
 
     original = gguf.GGUFReader
-    with _gguf_parsed_once():
+    with gguf_parsed_once():
         first = gguf.GGUFReader(path)
-        assert type(first) is _PlainArrayReader and gguf.GGUFReader(str(path)) is first
+        assert type(first) is PlainArrayReader and gguf.GGUFReader(str(path)) is first
     assert gguf.GGUFReader is original

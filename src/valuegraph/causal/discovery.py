@@ -131,7 +131,7 @@ def _run_bootstrap(
         (data, r, names, context, {**search_kwargs, "seed": s}, postprocess)
         for r, s in zip(rows, seeds, strict=True)
     ]
-    if n_jobs <= 1 or len(jobs) == 1:
+    if n_jobs <= 1:  # (discover caps n_jobs at the resample count)
         return [_bootstrap_task(*job) for job in jobs]
     # worker processes pay ~2 s each to start (imports): for a few fast resamples, one process
     # is quicker and costs less CPU; the first resample tells which (same results either way)

@@ -13,13 +13,9 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import gguf
-import numpy as np
 import torch
 import transformers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -128,46 +124,14 @@ def materialise_gguf(
     return dest
 
 
-class _PlainArrayReader(gguf.GGUFReader):
-    """``gguf.GGUFReader`` over a plain ndarray view of its memmap: the same fields and tensors,
-    without ``numpy.memmap``'s Python-level cost on each of the millions of small views that
-    parsing a vocabulary makes (Gemma 3's 262k tokens: 16 s -> 6 s)."""
-
-    @property
-    def data(self) -> np.ndarray:
-        return self._data
-
-    @data.setter
-    def data(self, value: np.ndarray) -> None:
-        self._data = value.view(np.ndarray)  # still backed by the memmap's buffer
-
-
-@contextmanager
-def _gguf_parsed_once() -> Iterator[None]:
-    """transformers parses a GGUF file's metadata anew for the tokenizer, the config and the
-    weights; inside this block each file is parsed once, by ``_PlainArrayReader``."""
-    readers: dict[tuple[str, str], gguf.GGUFReader] = {}
-    original = gguf.GGUFReader
-
-    def shared_reader(path: str | os.PathLike, mode: str = "r") -> gguf.GGUFReader:
-        key = (str(Path(path).resolve()), mode)
-        if key not in readers:
-            readers[key] = _PlainArrayReader(path, mode)
-        return readers[key]
-
-    gguf.GGUFReader = shared_reader  # transformers imports it from gguf at each load
-    try:
-        yield
-    finally:
-        gguf.GGUFReader = original
-
-
 def _convert_gguf(
     spec: ModelSpec, folder: Path, gguf_file: str, dest: Path, stamp: dict[str, Any]
 ) -> None:
     """Convert ``folder/gguf_file`` into a float32 checkpoint at ``dest`` stamped ``stamp``."""
+    from valuegraph.model.gguf_reading import gguf_parsed_once  # gguf: only when converting
+
     log.info("materialising %s from %s/%s", spec.name, folder, gguf_file)
-    with _gguf_parsed_once():
+    with gguf_parsed_once():
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
         gguf_model = AutoModelForCausalLM.from_pretrained(
             folder, gguf_file=gguf_file, dtype=torch.float32
